@@ -1,0 +1,53 @@
+# The two commands of the README: `make demo` and `make test`. Each does its own set-up.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ATLAS := $(VENV)/libexec/pydb/atlas
+export ATLAS_NO_UPDATE_NOTIFIER := 1
+export ATLAS_NO_UPGRADE_SUGGESTIONS := 1
+
+.PHONY: demo test install atlas up down check bench clean
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+$(ATLAS): tools/atlas/go.mod tools/atlas/go.sum tools/atlas/build.py
+	$(PY) tools/atlas/build.py $(ATLAS)
+
+atlas: $(ATLAS)
+
+up: install atlas
+	$(VENV)/bin/pydb dev up
+
+down:
+	$(VENV)/bin/pydb dev down
+
+demo: up
+	$(VENV)/bin/atlas schema apply --env local --auto-approve
+	@echo
+	@echo "== the local database now holds:"
+	$(VENV)/bin/pydb describe
+	@echo
+	$(VENV)/bin/pydb dev status
+
+test: install atlas
+	@$(VENV)/bin/pytest -n 2 -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
+
+check: install
+	$(VENV)/bin/ruff check pydb tests bench
+	$(VENV)/bin/mypy
+
+bench: install atlas
+	$(PY) -m bench
+
+clean:
+	-$(VENV)/bin/pydb dev down
+	rm -rf $(VENV) .pydb
