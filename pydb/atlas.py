@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydb.errors import AtlasError, ConfigError
-from pydb.urls import is_pooled_host, host, mask_password, to_atlas, to_direct
+from pydb.urls import host, is_pooled_host, mask_password, to_atlas, to_direct
 
 LAUNCHER_MARK = b"pydb.atlas_launcher"
 # Envs of atlas.hcl that use the local server: `local` always; `dev` and `ci` for their dev database

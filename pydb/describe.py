@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydb.urls import to_sqlalchemy
 
@@ -72,7 +73,7 @@ def describe(url: str, schema: str = "public") -> SchemaInfo:
             + (f" on delete {f['options']['ondelete'].lower()}" if f["options"].get("ondelete") else "")
             for f in fks.get(key, [])
         ]
-        pk = pks.get(key) or {}
+        pk: dict[str, Any] = dict(pks.get(key) or {})
         tables.append(TableInfo(name, cols, list(pk.get("constrained_columns") or []), idx, fk))
     return SchemaInfo(tables, enums)
 

@@ -41,21 +41,21 @@ def query_params(url: str) -> dict[str, str]:
 
 def to_sqlalchemy(url: str) -> str:
     """Return the URL for SQLAlchemy with the psycopg 3 driver (postgres:// accepted)."""
-    scheme, netloc, path, query, fragment = _split(url)
+    _scheme, netloc, path, query, fragment = _split(url)
     query = [(k, v) for k, v in query if k != "search_path"]
     return urlunsplit(("postgresql+psycopg", netloc, path, urlencode(query), fragment))
 
 
 def to_libpq(url: str) -> str:
     """Return a postgresql:// URL that libpq (psycopg, psql) accepts."""
-    scheme, netloc, path, query, fragment = _split(url)
+    _scheme, netloc, path, query, fragment = _split(url)
     query = [(k, v) for k, v in query if k != "search_path"]
     return urlunsplit(("postgresql", netloc, path, urlencode(query), fragment))
 
 
 def to_atlas(url: str, *, schema: str = "public") -> str:
     """Return the URL for Atlas: postgres:// scheme, scoped to one schema, sslmode kept or disabled locally."""
-    scheme, netloc, path, query, fragment = _split(url)
+    _scheme, netloc, path, query, fragment = _split(url)
     params = dict(query)
     # Atlas's Go driver (lib/pq) does not know channel_binding; the TLS session is still required.
     params.pop("channel_binding", None)

@@ -1,0 +1,68 @@
+"""Shared helpers: run the CLI and Atlas as a user would, on copies of the repository's files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pydb.atlas import AtlasResult, atlas_environ, run_atlas
+from pydb.urls import to_atlas
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_pydb(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+             input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `pydb ARGS` in a new process and return what it printed."""
+    environ = dict(os.environ)
+    environ.pop("DATABASE_URL", None)
+    environ.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "pydb", *args], cwd=cwd or REPO, env=environ, input=input,
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the repository's schema.hcl, atlas.hcl, seed.yaml and migrations/ to change freely."""
+    dest = tmp_path / "project"
+    dest.mkdir()
+    for name in ("schema.hcl", "atlas.hcl", "seed.yaml"):
+        if (REPO / name).exists():
+            shutil.copy(REPO / name, dest / name)
+    shutil.copytree(REPO / "migrations", dest / "migrations")
+    return dest
+
+
+AtlasRunner = Callable[..., AtlasResult]
+
+
+@pytest.fixture
+def atlas(pydb_database: str, pydb_dev_database: str) -> AtlasRunner:
+    """Run Atlas with atlas.hcl's local env pointed at this test's own database and dev database."""
+
+    def run(*args: str, cwd: Path = REPO, target: str | None = None, check: bool = True) -> AtlasResult:
+        environ = atlas_environ(None)
+        environ["PYDB_LOCAL_URL"] = to_atlas(target or pydb_database)
+        environ["PYDB_LOCAL_DEV_URL"] = environ["PYDB_DEV_URL"] = to_atlas(pydb_dev_database)
+        return run_atlas(list(args), cwd=cwd, environ=environ, check=check)
+
+    return run
+
+
+@pytest.fixture
+def empty_database(pydb_server: object) -> object:
+    """URL of an empty database (no tables; the vector extension installed), dropped afterwards."""
+    from pydb.local import DEV_DATABASE
+    from pydb.testing import scratch_database
+
+    server = pydb_server
+    with scratch_database(server.url(), DEV_DATABASE, prefix="pydb_empty_") as url:  # type: ignore[attr-defined]
+        yield url
