@@ -1,7 +1,49 @@
-"""pydb: schema-as-code for PostgreSQL and Neon, with SQLAlchemy Core access to the tables."""
+"""pydb: schema-as-code for PostgreSQL and Neon, with SQLAlchemy Core access to the tables.
+
+    from pydb import db, users, projects
+    from sqlalchemy import select
+    with db.connect() as conn:
+        conn.execute(select(users).where(users.c.email == "ada@example.com"))
+
+Table attributes (`pydb.users`, ...) resolve lazily to the default database's reflected tables;
+nothing connects at import time.
+"""
 
 from __future__ import annotations
 
-__all__ = ["PydbError"]
+from typing import TYPE_CHECKING, Any
 
 from pydb.errors import PydbError
+
+if TYPE_CHECKING:
+    from pydb.database import Database
+
+__all__ = ["Database", "PydbError", "connect", "db"]
+
+_default: Database | None = None
+
+
+def connect(url: str | None = None, **options: Any) -> Database:
+    """Return a Database for url, else DATABASE_URL, else the running local database."""
+    from pydb.database import connect as _connect
+
+    return _connect(url, **options)
+
+
+def _default_database() -> Database:
+    global _default
+    if _default is None:
+        _default = connect()
+    return _default
+
+
+def __getattr__(name: str) -> Any:
+    if name == "db":
+        return _default_database()
+    if name == "Database":
+        from pydb.database import Database
+
+        return Database
+    if name.startswith("_"):
+        raise AttributeError(name)
+    return _default_database().table(name)

@@ -30,7 +30,7 @@ class AtlasError(PydbError):
         self.exit_code = exit_code
 
 
-class QueryError(PydbError):
+class QueryError(PydbError, AttributeError):
     """A relational query names a table, column or relation that does not exist."""
 
 
@@ -63,3 +63,7 @@ class SeedError(PydbError):
         first = str(problems[0]) if problems else "invalid seed file"
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         super().__init__(first + more)
+
+
+class LintError(PydbError):
+    """A migration linter (Atlas's or squawk) could not run or gave output pydb cannot read."""

@@ -1,0 +1,171 @@
+"""Database: a Neon-aware SQLAlchemy engine, reflected tables and relational queries for one URL."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from pydb.connection import resolve_url
+from pydb.errors import ConnectError
+from pydb.urls import host, is_local_host, is_neon_host, is_pooled_host, mask_password, query_params, to_sqlalchemy
+
+if TYPE_CHECKING:
+    from pydb.query import QueryRoot
+
+log = logging.getLogger("pydb")
+
+DEFAULT_CONNECT_TIMEOUT = 10
+DEFAULT_WAKE_SECONDS = 15.0
+# SQLSTATEs that retrying cannot fix: bad password, unknown role or database, no permission.
+_FATAL_SQLSTATES = {"28P01", "28000", "3D000", "42501"}
+
+
+class Database:
+    """One PostgreSQL database: engine, connections, reflected tables and `query.<table>`."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        wake_seconds: float = DEFAULT_WAKE_SECONDS,
+        connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
+        prepared_statements: bool | None = None,
+        schema: str = "public",
+        **engine_options: Any,
+    ) -> None:
+        self.url = url
+        self.schema = schema
+        self.wake_seconds = wake_seconds
+        self.connect_timeout = connect_timeout
+        hostname = host(url)
+        self.pooled = is_pooled_host(hostname)
+        # PgBouncer in transaction mode cannot keep server-side prepared statements per client.
+        self.prepared_statements = (not self.pooled) if prepared_statements is None else prepared_statements
+        self._engine_options = engine_options
+        self._engine: Engine | None = None
+        self._metadata: sa.MetaData | None = None
+        self._query: QueryRoot | None = None
+
+    def __repr__(self) -> str:
+        return f"Database({mask_password(self.url)!r})"
+
+    # -- engine and connections ----------------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (psycopg 3), created on first use."""
+        if self._engine is None:
+            self._engine = self._create_engine()
+        return self._engine
+
+    def _create_engine(self) -> Engine:
+        connect_args: dict[str, Any] = {}
+        if "connect_timeout" not in query_params(self.url):
+            connect_args["connect_timeout"] = self.connect_timeout
+        if not self.prepared_statements:
+            connect_args["prepare_threshold"] = None
+        options: dict[str, Any] = {"connect_args": connect_args}
+        if is_neon_host(host(self.url)) or not is_local_host(host(self.url)):
+            # A scaled-to-zero compute closes idle connections: test a pooled one before using it.
+            options["pool_pre_ping"] = True
+        options.update(self._engine_options)
+        engine = sa.create_engine(to_sqlalchemy(self.url), **options)
+        event.listen(engine, "do_connect", self._connect_with_retry)
+        return engine
+
+    def _connect_with_retry(self, dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> Any:
+        """Open a DBAPI connection, retrying with backoff while a compute wakes up (bounded)."""
+        import psycopg
+
+        deadline = time.monotonic() + self.wake_seconds
+        delay = 0.25
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return dialect.loaded_dbapi.connect(*cargs, **cparams)
+            except psycopg.OperationalError as err:
+                reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                fatal = getattr(err, "sqlstate", None) in _FATAL_SQLSTATES or "password authentication" in reason
+                if fatal or time.monotonic() + delay > deadline:
+                    raise ConnectError(
+                        f"cannot connect to {mask_password(self.url)}"
+                        + ("" if fatal else f" after {attempt} attempts")
+                        + f": {mask_password(reason)}"
+                    ) from None
+                log.warning(
+                    "connecting to %s failed (%s); retrying in %.2fs", mask_password(self.url),
+                    mask_password(reason), delay,
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 4.0)
+
+    def connect(self) -> Connection:
+        """Return a new connection (use it as a context manager)."""
+        return self.engine.connect()
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """Yield a connection in a transaction: committed on success, rolled back on error."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        if self._engine is not None:
+            self._engine.dispose()
+
+    # -- tables ------------------------------------------------------------------------------
+
+    @property
+    def metadata(self) -> sa.MetaData:
+        """The reflected MetaData of the schema (cached; refreshed by refresh())."""
+        if self._metadata is None:
+            from pydb.reflect import load_tables
+
+            with self.connect() as conn:
+                self._metadata = load_tables(conn, _cache_key(self.url), self.schema)
+        return self._metadata
+
+    @property
+    def tables(self) -> dict[str, sa.Table]:
+        """Table name → sqlalchemy.Table for every table of the schema."""
+        return {table.name: table for table in self.metadata.sorted_tables}
+
+    def table(self, name: str) -> sa.Table:
+        """Return one table; an unknown name raises AttributeError listing the tables that exist."""
+        tables = self.tables
+        if name not in tables:
+            raise AttributeError(f"no table {name!r} in {self!r}; tables: {', '.join(sorted(tables)) or 'none'}")
+        return tables[name]
+
+    def refresh(self) -> None:
+        """Forget the reflected schema so the next use reads it again."""
+        self._metadata = None
+        self._query = None
+
+    @property
+    def query(self) -> QueryRoot:
+        """Relational queries: `db.query.users.find_first(where=..., with_={"projects": True})`."""
+        if self._query is None:
+            from pydb.query import QueryRoot
+
+            self._query = QueryRoot(self)
+        return self._query
+
+
+def _cache_key(url: str) -> str:
+    parts = sa.engine.make_url(to_sqlalchemy(url))
+    return f"{parts.host}:{parts.port}:{parts.database}:{parts.username}"
+
+
+def connect(url: str | None = None, **options: Any) -> Database:
+    """Return a Database for url, else DATABASE_URL, else the running local database."""
+    return Database(resolve_url(url), **options)

@@ -1,0 +1,124 @@
+"""Reflect a schema into sqlalchemy.Table objects in a few catalog queries, cached by a catalog fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.schema import ColumnDefault
+
+from pydb.vector import Vector
+
+log = logging.getLogger("pydb")
+
+UPDATED_AT = "updated_at"
+_CACHE_FORMAT = 1
+
+# One round trip that changes whenever a table, column, default, constraint, index or enum of the
+# schema changes: every DDL statement writes a new row version (xmin) into one of these catalogs.
+FINGERPRINT_SQL = sa.text(
+    """
+    SELECT md5(coalesce(string_agg(x, ',' ORDER BY x), '')) FROM (
+      SELECT 'c' || c.oid || ':' || c.xmin FROM pg_class c WHERE c.relnamespace = to_regnamespace(:schema)
+      UNION ALL
+      SELECT 'a' || a.attrelid || ':' || a.attnum || ':' || a.xmin
+        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+       WHERE c.relnamespace = to_regnamespace(:schema) AND a.attnum > 0
+      UNION ALL
+      SELECT 'k' || k.oid || ':' || k.xmin FROM pg_constraint k WHERE k.connamespace = to_regnamespace(:schema)
+      UNION ALL
+      SELECT 'd' || d.oid || ':' || d.xmin
+        FROM pg_attrdef d JOIN pg_class c ON c.oid = d.adrelid WHERE c.relnamespace = to_regnamespace(:schema)
+      UNION ALL
+      SELECT 't' || t.oid || ':' || t.xmin FROM pg_type t WHERE t.typnamespace = to_regnamespace(:schema)
+      UNION ALL
+      SELECT 'e' || e.oid || ':' || e.xmin
+        FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid WHERE t.typnamespace = to_regnamespace(:schema)
+    ) AS catalog(x)
+    """
+)
+
+IGNORED_TABLES = frozenset({"atlas_schema_revisions"})
+
+
+def fingerprint(conn: Connection, schema: str = "public") -> str:
+    """Return a hash that changes whenever the schema's tables, columns, constraints or enums change."""
+    return str(conn.execute(FINGERPRINT_SQL, {"schema": schema}).scalar_one())
+
+
+def register_types(dialect: Any) -> None:
+    """Teach a PostgreSQL dialect the extension types pydb knows (pgvector's vector)."""
+    if "vector" not in dialect.ischema_names:
+        dialect.ischema_names = {**dialect.ischema_names, "vector": Vector}
+
+
+def reflect(conn: Connection, schema: str = "public") -> sa.MetaData:
+    """Reflect every table of a schema (SQLAlchemy 2's bulk reflection: one query per kind of object)."""
+    register_types(conn.dialect)
+    metadata = sa.MetaData()
+    metadata.reflect(conn, schema=None if schema == "public" else schema, views=False)
+    for name in list(metadata.tables):
+        if name in IGNORED_TABLES:
+            metadata.remove(metadata.tables[name])
+    for table in metadata.tables.values():
+        _refresh_updated_at(table)
+    return metadata
+
+
+def _refresh_updated_at(table: sa.Table) -> None:
+    """Give updated_at an ON UPDATE of now(): the database's clock, unless the caller sets the column."""
+    column = table.columns.get(UPDATED_AT)
+    if column is not None and column.onupdate is None:
+        ColumnDefault(sa.func.now(), for_update=True)._set_parent_with_dispatch(column)
+
+
+def cache_dir() -> Path | None:
+    """Return where reflected schemas are cached, or None when caching is off (PYDB_REFLECT_CACHE=0)."""
+    configured = os.environ.get("PYDB_REFLECT_CACHE")
+    if configured == "0":
+        return None
+    if configured:
+        return Path(configured)
+    from pydb.project import state_dir
+
+    return state_dir() / "cache"
+
+
+def _cache_file(folder: Path, key: str) -> Path:
+    digest = hashlib.sha256(f"{_CACHE_FORMAT}:{sa.__version__}:{key}".encode()).hexdigest()[:24]
+    return folder / f"reflect-{digest}.pickle"
+
+
+def load_tables(conn: Connection, cache_key: str, schema: str = "public") -> sa.MetaData:
+    """Return the schema's tables from the cache when its fingerprint still matches, else reflect and cache."""
+    current = fingerprint(conn, schema)
+    folder = cache_dir()
+    path = _cache_file(folder, f"{cache_key}:{schema}") if folder else None
+    if path is not None:
+        try:
+            with open(path, "rb") as handle:
+                cached_print, metadata = pickle.load(handle)
+            if cached_print == current and isinstance(metadata, sa.MetaData):
+                register_types(conn.dialect)
+                return metadata
+        except FileNotFoundError:
+            pass
+        except Exception as err:  # a stale or foreign pickle is only a cache miss
+            log.debug("ignoring reflection cache %s: %s", path, err)
+    metadata = reflect(conn, schema)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            with open(tmp, "wb") as handle:
+                pickle.dump((current, metadata), handle, protocol=pickle.HIGHEST_PROTOCOL)
+            tmp.replace(path)
+        except OSError as err:
+            log.debug("cannot write reflection cache %s: %s", path, err)
+    return metadata
