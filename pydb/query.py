@@ -272,7 +272,7 @@ def _rebind(expr: Any, table: sa.Table, into: sa.FromClause) -> Any:
                 return into.c[element.name]
         return None
 
-    return visitors.replacement_traverse(expr, {}, replace)
+    return visitors.replacement_traverse(expr, {}, replace)  # type: ignore[call-overload]
 
 
 def _apply(stmt: sa.Select[Any], spec: Mapping[str, Any], table: sa.Table, into: sa.FromClause) -> sa.Select[Any]:
