@@ -19,10 +19,24 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except PydbError as err:
+        except Exception as err:
             if ctx.params.get("debug") or os.environ.get("PYDB_DEBUG"):
                 raise
-            _fail(str(err))
+            if isinstance(err, PydbError):
+                _fail(str(err))
+            if _is_database_error(err):
+                _fail(f"database error: {_first_line(err)}")
+            raise
+
+
+def _is_database_error(err: BaseException) -> bool:
+    module = type(err).__module__
+    return module.startswith(("psycopg", "sqlalchemy.exc"))
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(getattr(err, "orig", None) or err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _fail(message: str) -> NoReturn:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydb.urls import to_sqlalchemy
-
 
 @dataclass(frozen=True)
 class ColumnInfo:
@@ -39,10 +37,12 @@ class SchemaInfo:
 
 def describe(url: str, schema: str = "public") -> SchemaInfo:
     """Return the tables, columns, indexes, foreign keys and enums of a schema in a live database."""
-    from sqlalchemy import create_engine, inspect
+    from sqlalchemy import inspect
     from sqlalchemy.pool import NullPool
 
-    engine = create_engine(to_sqlalchemy(url), poolclass=NullPool)
+    from pydb.database import Database
+
+    engine = Database(url, poolclass=NullPool).engine
     try:
         with engine.connect() as conn:
             insp = inspect(conn)

@@ -1,0 +1,174 @@
+"""Connections: masked URLs, wrong passwords, unreachable hosts, and Neon's pooler through a real PgBouncer."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+import pydb
+from pydb.database import Database
+from pydb.errors import ConnectError
+from pydb.local import SERVER_OS_USER, LocalServer
+from pydb.urls import with_database
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_repr_masks_the_password() -> None:
+    db = pydb.connect("postgres://app:hunter2@db.example.com/app")
+    assert repr(db) == "Database('postgres://app:***@db.example.com/app')"
+    assert "hunter2" not in repr(db)
+
+
+def test_an_unreachable_host_is_retried_then_one_clear_error(caplog: pytest.LogCaptureFixture) -> None:
+    url = f"postgresql://app:hunter2@127.0.0.1:{_free_port()}/app"
+    db = Database(url, wake_seconds=1.0)
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="pydb"), pytest.raises(ConnectError) as info:
+        db.connect()
+    elapsed = time.monotonic() - started
+    message = str(info.value)
+    assert message.startswith("cannot connect to postgresql://app:***@127.0.0.1:")
+    assert "after 3 attempts" in message and "hunter2" not in message
+    assert elapsed < 5
+    retries = [r.getMessage() for r in caplog.records]
+    assert len(retries) == 2 and all("retrying in" in r and "hunter2" not in r for r in retries)
+
+
+@pytest.fixture(scope="module")
+def password_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server of this module's own that checks passwords (scram) for the role `app`."""
+    server = LocalServer(tmp_path_factory.mktemp("pw") / ".pydb")
+    server.up()
+    hba = server.pgdata / "pg_hba.conf"
+    hba.write_text("host all app 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        conn.execute("CREATE ROLE app LOGIN PASSWORD 'right-password'")
+        conn.execute("SELECT pg_reload_conf()")
+    yield server.url().replace("postgres@", "app:{}@")
+    server.down()
+
+
+def test_a_wrong_password_fails_at_once_and_is_masked(password_server: str) -> None:
+    good = Database(password_server.format("right-password"))
+    with good.connect() as conn:
+        assert conn.execute(sa.text("SELECT current_user")).scalar_one() == "app"
+    good.dispose()
+    started = time.monotonic()
+    with pytest.raises(ConnectError) as info:
+        Database(password_server.format("wrong-password")).connect()
+    assert time.monotonic() - started < 2  # no retry: a password does not get better with time
+    assert "password authentication failed" in str(info.value)
+    assert "wrong-password" not in str(info.value) and "app:***@" in str(info.value)
+
+
+def test_the_cli_masks_passwords_in_errors(password_server: str) -> None:
+    from tests.conftest import run_pydb
+
+    result = run_pydb("describe", "--url", password_server.format("wrong-password"))
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: cannot connect to postgresql://app:***@127.0.0.1:")
+    assert "wrong-password" not in result.stderr + result.stdout
+
+
+# -- Neon's pooler: PgBouncer in transaction mode ------------------------------------------------------
+
+
+@pytest.fixture
+def pgbouncer(pydb_server: LocalServer, pydb_database: str, tmp_path: Path) -> Iterator[str]:
+    """A real PgBouncer (Debian's package) in transaction mode in front of this test's database.
+
+    Returns a URL whose host looks like a Neon pooled endpoint (`ep-…-pooler`) while `hostaddr`
+    sends the connection to the local PgBouncer, so pydb's own host detection is what is tested.
+    """
+    binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+    if not os.path.exists(binary):
+        pytest.skip("pgbouncer is not installed (make test installs it with apt-get when run as root)")
+    port = _free_port()
+    folder = tmp_path / "pgbouncer"
+    folder.mkdir()
+    (folder / "userlist.txt").write_text('"postgres" ""\n')
+    (folder / "pgbouncer.ini").write_text(
+        "[databases]\n"
+        f"* = host=127.0.0.1 port={pydb_server._port()}\n"
+        "[pgbouncer]\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
+        f"auth_type = trust\nauth_file = {folder / 'userlist.txt'}\n"
+        "pool_mode = transaction\ndefault_pool_size = 1\nmax_client_conn = 50\n"
+        "ignore_startup_parameters = extra_float_digits\n"
+    )
+    folder.chmod(0o755)
+    for parent in folder.parents:
+        if parent == Path("/tmp"):
+            break
+        parent.chmod(parent.stat().st_mode | 0o005)
+    command = [binary, str(folder / "pgbouncer.ini")]
+    if os.geteuid() == 0:
+        command[1:1] = ["-u", SERVER_OS_USER]  # PgBouncer refuses to run as root
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for _ in range(100):
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        pytest.fail(f"pgbouncer did not start: {proc.communicate()[1]}")
+    database = pydb_database.rsplit("/", 1)[1].split("?")[0]
+    yield f"postgresql://postgres@ep-pydb-test-pooler.eu-central-1.aws.neon.tech:{port}/{database}?hostaddr=127.0.0.1"
+    proc.terminate()
+    proc.communicate(timeout=10)
+
+
+def _workload(db: Database) -> None:
+    """Queries from two clients taking turns on PgBouncer's single server connection."""
+    users = db.tables["users"]
+    with db.begin() as conn:
+        conn.execute(sa.insert(users).values(email="ada@example.com", name="Ada"))
+    first, second = db.engine.connect(), db.engine.connect()
+    try:
+        for _ in range(8):
+            for conn in (first, second):
+                with conn.begin():
+                    found = db.query.users.find_first(
+                        where=users.c.email == "ada@example.com", with_={"projects": True}
+                    )
+                    assert found is not None and found["projects"] == []
+                    conn.execute(sa.select(users.c.id).where(users.c.email == "ada@example.com")).one()
+    finally:
+        first.close()
+        second.close()
+
+
+def test_queries_through_the_pooler(pgbouncer: str) -> None:
+    db = Database(pgbouncer)
+    assert db.pooled and not db.prepared_statements
+    _workload(db)
+    db.dispose()
+
+
+def test_without_the_switch_the_pooler_breaks_prepared_statements(pgbouncer: str) -> None:
+    db = Database(pgbouncer, prepared_statements=True)
+    with pytest.raises(sa.exc.DBAPIError) as info:
+        _workload(db)
+    assert "prepared statement" in str(info.value)
+    db.dispose()
+
+
+def test_local_urls_keep_prepared_statements(pydb_database: str) -> None:
+    db = Database(with_database(pydb_database, "x"))
+    assert not db.pooled and db.prepared_statements

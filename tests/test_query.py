@@ -1,0 +1,165 @@
+"""Relational queries: one statement per call, right Python types, clear errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+import pydb
+from pydb.database import Database
+from pydb.errors import QueryError
+
+
+@pytest.fixture
+def db(pydb_database: str) -> Iterator[Database]:
+    """A Database on this test's own copy, holding Ada (2 projects, 3 usage rows) and Bob (none)."""
+    database = pydb.connect(pydb_database)
+    users, projects, usage = (database.tables[n] for n in ("users", "projects", "ai_usage_log"))
+    with database.begin() as conn:
+        ada = conn.execute(
+            sa.insert(users).values(email="ada@example.com", name="Ada", role="admin").returning(users.c.id)
+        ).scalar_one()
+        conn.execute(sa.insert(users).values(email="bob@example.com", name="Bob"))
+        conn.execute(sa.insert(projects), [
+            {"owner_id": ada, "name": "Analytical engine", "status": "active"},
+            {"owner_id": ada, "name": "Notes", "description": "on the engine", "status": "archived"},
+        ])
+        conn.execute(sa.insert(usage), [
+            {"user_id": ada, "model": "m-small", "tokens_used": 10 * i, "estimated_cost": Decimal(f"0.00012{i}"),
+             "endpoint": "/chat"}
+            for i in range(3)
+        ])
+    yield database
+    database.dispose()
+
+
+class StatementLog:
+    """Records every SQL statement an engine sends."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.statements: list[str] = []
+        self.engine = engine
+
+    def __enter__(self) -> StatementLog:
+        sa.event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sa.event.remove(self.engine, "before_cursor_execute", self._record)
+
+    def _record(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.statements.append(statement)
+
+
+def _plain(db: Database, table: str, where: Any, order: Any = None) -> list[dict[str, Any]]:
+    t = db.tables[table]
+    with db.connect() as conn:
+        stmt = sa.select(t).where(where)
+        if order is not None:
+            stmt = stmt.order_by(order)
+        return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def test_user_with_projects_and_usage_is_one_statement(db: Database) -> None:
+    users, projects, usage = db.tables["users"], db.tables["projects"], db.tables["ai_usage_log"]
+    with StatementLog(db.engine) as log:
+        ada = db.query.users.find_first(
+            where=users.c.email == "ada@example.com",
+            with_={"projects": {"order_by": projects.c.name}, "ai_usage_log": {"order_by": usage.c.tokens_used}},
+        )
+    assert len(log.statements) == 1
+    assert ada is not None
+    [expected_user] = _plain(db, "users", users.c.email == "ada@example.com")
+    expected_projects = _plain(db, "projects", projects.c.owner_id == ada["id"], projects.c.name)
+    expected_usage = _plain(db, "ai_usage_log", usage.c.user_id == ada["id"], usage.c.tokens_used)
+    assert {k: v for k, v in ada.items() if k not in ("projects", "ai_usage_log")} == expected_user
+    assert ada["projects"] == expected_projects
+    assert ada["ai_usage_log"] == expected_usage
+    # the types survive JSON, not only the values
+    row = ada["ai_usage_log"][1]
+    assert isinstance(row["id"], uuid.UUID)
+    assert isinstance(row["created_at"], dt.datetime) and row["created_at"].tzinfo is not None
+    assert row["estimated_cost"] == Decimal("0.000121") and isinstance(row["estimated_cost"], Decimal)
+    assert isinstance(row["tokens_used"], int)
+    assert ada["role"] == "admin"
+
+
+def test_two_levels_of_nesting_is_one_statement(db: Database) -> None:
+    users, projects = db.tables["users"], db.tables["projects"]
+    with StatementLog(db.engine) as log:
+        rows = db.query.users.find_many(
+            order_by=users.c.email,
+            columns=["id", "email"],
+            with_={"projects": {"columns": ["name"], "order_by": projects.c.name.desc(), "limit": 1,
+                                "with_": {"owner": {"columns": ["email", "role"]}}}},
+        )
+    assert len(log.statements) == 1
+    assert [r["email"] for r in rows] == ["ada@example.com", "bob@example.com"]
+    assert rows[0]["projects"] == [{"name": "Notes", "owner": {"email": "ada@example.com", "role": "admin"}}]
+    assert rows[1]["projects"] == []
+
+
+def test_child_to_parent_relation(db: Database) -> None:
+    projects = db.tables["projects"]
+    project = db.query.projects.find_first(
+        where=projects.c.status == "archived", columns=["name"], with_={"owner": {"columns": ["name"]}}
+    )
+    assert project == {"name": "Notes", "owner": {"name": "Ada"}}
+
+
+def test_where_limit_offset(db: Database) -> None:
+    usage = db.tables["ai_usage_log"]
+    rows = db.query.ai_usage_log.find_many(
+        where=usage.c.tokens_used >= 10, order_by=usage.c.tokens_used.desc(), limit=1, offset=1,
+        columns=["tokens_used"],
+    )
+    assert rows == [{"tokens_used": 10}]
+    assert db.query.users.find_first(where=db.tables["users"].c.email == "nobody@example.com") is None
+
+
+def test_unknown_names_say_what_exists(db: Database) -> None:
+    with pytest.raises(QueryError, match="no table 'user'; tables: ai_usage_log, projects, users"):
+        db.query.user  # noqa: B018
+    with pytest.raises(QueryError, match="users has no relation 'project'; relations: ai_usage_log, projects"):
+        db.query.users.find_first(with_={"project": True})
+    with pytest.raises(QueryError, match="users has no column 'mail'; columns: id, email"):
+        db.query.users.find_first(columns=["mail"])
+    with pytest.raises(QueryError, match="unknown option"):
+        db.query.users.find_first(with_={"projects": {"limt": 1}})
+
+
+def test_relation_names_follow_foreign_keys(db: Database) -> None:
+    relations = db.query.relations()
+    assert set(relations["users"]) == {"projects", "ai_usage_log"}
+    assert set(relations["projects"]) == {"owner"}
+    assert set(relations["ai_usage_log"]) == {"user"}
+
+
+def test_self_reference_and_two_keys_to_one_parent(pydb_database: str) -> None:
+    import psycopg
+
+    with psycopg.connect(pydb_database) as conn:
+        conn.execute(
+            "CREATE TABLE categories (id int PRIMARY KEY, parent_id int REFERENCES categories(id), name text);"
+            "CREATE TABLE reviews (id int PRIMARY KEY, author_id uuid REFERENCES users(id),"
+            " reviewer_id uuid REFERENCES users(id));"
+            "INSERT INTO categories VALUES (1, NULL, 'root'), (2, 1, 'child'), (3, 1, 'other')"
+        )
+    db = pydb.connect(pydb_database)
+    relations = db.query.relations()
+    assert set(relations["categories"]) == {"parent", "categories"}
+    assert {"reviews_by_author", "reviews_by_reviewer"} <= set(relations["users"])
+    cats = db.tables["categories"]
+    root = db.query.categories.find_first(
+        where=cats.c.id == 1, columns=["name"], with_={"categories": {"columns": ["name"], "order_by": cats.c.id}}
+    )
+    assert root == {"name": "root", "categories": [{"name": "child"}, {"name": "other"}]}
+    child = db.query.categories.find_first(where=cats.c.id == 2, columns=["name"], with_={"parent": True})
+    assert child is not None and child["parent"]["name"] == "root"
+    db.dispose()
