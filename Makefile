@@ -6,7 +6,7 @@ ATLAS := $(VENV)/libexec/pydb/atlas
 export ATLAS_NO_UPDATE_NOTIFIER := 1
 export ATLAS_NO_UPGRADE_SUGGESTIONS := 1
 
-.PHONY: demo test install atlas up down check bench clean
+.PHONY: demo test install atlas system-deps up down check bench clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -37,7 +37,15 @@ demo: up
 	@echo
 	$(VENV)/bin/pydb dev status
 
-test: install atlas
+# PgBouncer (Debian's package) for the tests that go through a transaction-mode pooler.
+system-deps:
+	@command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing pgbouncer (apt-get)"; apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; \
+	  else echo "note: pgbouncer is not installed; the pooler tests will be skipped (apt-get install pgbouncer)"; fi; }
+
+test: install atlas system-deps
 	@$(VENV)/bin/pytest -n 2 -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
 
