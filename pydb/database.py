@@ -50,6 +50,7 @@ class Database:
         self.prepared_statements = (not self.pooled) if prepared_statements is None else prepared_statements
         self._engine_options = engine_options
         self._engine: Engine | None = None
+        self._read_engine: Engine | None = None
         self._metadata: sa.MetaData | None = None
         self._query: QueryRoot | None = None
 
@@ -110,6 +111,31 @@ class Database:
     def connect(self) -> Connection:
         """Return a new connection (use it as a context manager)."""
         return self.engine.connect()
+
+    @property
+    def read_engine(self) -> Engine:
+        """The engine in autocommit mode, sharing the pool: reads without BEGIN/ROLLBACK round trips."""
+        if self._read_engine is None:
+            self._read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        return self._read_engine
+
+    def fetch_all(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Run one compiled SELECT on a pooled driver connection in autocommit; rows as dicts."""
+        from psycopg.rows import dict_row
+
+        pooled = self.engine.raw_connection()
+        try:
+            driver: Any = pooled.driver_connection
+            driver.autocommit = True
+            try:
+                with driver.cursor(row_factory=dict_row) as cursor:
+                    cursor.execute(sql, params, prepare=self.prepared_statements)
+                    rows: list[dict[str, Any]] = cursor.fetchall()
+                    return rows
+            finally:
+                driver.autocommit = False
+        finally:
+            pooled.close()
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:

@@ -24,6 +24,8 @@ from pydb.relations import Relation, relations_of
 from pydb.vector import Vector, parse_vector
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from pydb.database import Database
 
 Row = dict[str, Any]
@@ -37,6 +39,8 @@ class QueryRoot:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._relations: dict[str, dict[str, Relation]] | None = None
+        # (table, columns, with_ shape) -> SELECT without where/order/limit, and its decoder
+        self._shapes: dict[Any, tuple[sa.Select[Any], Decoder]] = {}
 
     def relations(self) -> dict[str, dict[str, Relation]]:
         """Table name → relation name → Relation."""
@@ -88,14 +92,22 @@ class TableQuery:
         offset: int | None = None,
         columns: Iterable[str] | None = None,
         with_: Mapping[str, Any] | None = None,
+        connection: Connection | None = None,
     ) -> list[Row]:
-        """Return the matching rows, each with the relations named in with_, in one round trip."""
+        """Return the matching rows, each with the relations named in with_, in one round trip.
+
+        Pass `connection` to read inside your own transaction; otherwise a pooled connection is used
+        in autocommit mode (no BEGIN/ROLLBACK round trips for a read).
+        """
         spec = {"where": where, "order_by": order_by, "limit": limit, "offset": offset,
                 "columns": columns, "with_": with_}
         stmt, decode = self._build(spec)
-        with self._root._db.connect() as conn:
-            rows = conn.execute(stmt).mappings().all()
-        return [decode(dict(row), native=True) for row in rows]
+        if connection is not None:
+            rows = connection.execute(stmt).mappings().all()
+        else:
+            with self._root._db.read_engine.connect() as conn:
+                rows = conn.execute(stmt).mappings().all()
+        return [decode(row, native=True) for row in rows]
 
     def find_first(
         self,
@@ -105,23 +117,52 @@ class TableQuery:
         offset: int | None = None,
         columns: Iterable[str] | None = None,
         with_: Mapping[str, Any] | None = None,
+        connection: Connection | None = None,
     ) -> Row | None:
         """Return the first matching row with its relations, or None."""
-        rows = self.find_many(where=where, order_by=order_by, limit=1, offset=offset, columns=columns, with_=with_)
+        rows = self.find_many(where=where, order_by=order_by, limit=1, offset=offset, columns=columns,
+                              with_=with_, connection=connection)
         return rows[0] if rows else None
+
+    def prepare(
+        self,
+        *,
+        where: Any = None,
+        order_by: Any = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        columns: Iterable[str] | None = None,
+        with_: Mapping[str, Any] | None = None,
+    ) -> PreparedQuery:
+        """Compile a query once, with `sqlalchemy.bindparam("name")` placeholders, for hot paths.
+
+        `q = db.query.users.prepare(where=users.c.id == bindparam("id"))`, then `q.first(id=...)`
+        or `q.all(id=...)`: the SQL is compiled once and sent as a server-side prepared statement
+        (off on pooled hosts).
+        """
+        spec = {"where": where, "order_by": order_by, "limit": limit, "offset": offset,
+                "columns": columns, "with_": with_}
+        stmt, decode = self._build(spec)
+        return PreparedQuery(self._root._db, stmt, decode)
 
     # -- compilation -------------------------------------------------------------------------
 
     def _build(self, spec: Mapping[str, Any]) -> tuple[sa.Select[Any], Decoder]:
         table = self.table
-        names = _column_names(table, spec.get("columns"))
-        nested, decoders = self._nested(table, table, spec.get("with_"), depth=0)
-        stmt = sa.select(*(table.c[n] for n in names), *(expr.label(n) for n, expr in nested.items()))
-        stmt = _apply(stmt, spec, table, table)
-        return stmt, Decoder(table, names, decoders)
+        key = _shape_key(table, spec.get("columns"), spec.get("with_"))
+        cached = self._root._shapes.get(key) if key is not None else None
+        if cached is None:
+            names = _column_names(table, spec.get("columns"))
+            nested, decoders = self._nested(table, table, spec.get("with_"), frozenset({table.name}))
+            base = sa.select(*(table.c[n] for n in names), *(expr.label(n) for n, expr in nested.items()))
+            cached = (base, Decoder(table, names, decoders))
+            if key is not None:
+                self._root._shapes[key] = cached
+        base, decoder = cached
+        return _apply(base, spec, table, table), decoder
 
     def _nested(
-        self, table: sa.Table, source: sa.FromClause, with_: Mapping[str, Any] | None, depth: int
+        self, table: sa.Table, source: sa.FromClause, with_: Mapping[str, Any] | None, used: frozenset[str]
     ) -> tuple[dict[str, sa.ColumnElement[Any]], dict[str, Decoder]]:
         exprs: dict[str, sa.ColumnElement[Any]] = {}
         decoders: dict[str, Decoder] = {}
@@ -134,35 +175,98 @@ class TableQuery:
                     f"{table.name} has no relation {name!r}; relations: {', '.join(sorted(known)) or 'none'}"
                 )
             spec = _spec(option, f"{table.name}.{name}")
-            exprs[name], decoders[name] = self._relation_json(known[name], source, spec, depth + 1)
+            exprs[name], decoders[name] = self._relation_json(known[name], source, spec, used)
         return exprs, decoders
 
     def _relation_json(
-        self, relation: Relation, source: sa.FromClause, spec: Mapping[str, Any], depth: int
+        self, relation: Relation, source: sa.FromClause, spec: Mapping[str, Any], used: frozenset[str]
     ) -> tuple[sa.ColumnElement[Any], Decoder]:
         target = relation.target
-        alias = target.alias(f"{target.name}_{depth}")
+        # A table already in the enclosing queries (self-reference, or back to the root) needs an alias.
+        rows: sa.FromClause = target.alias(f"{target.name}_{len(used)}") if target.name in used else target
         names = _column_names(target, spec.get("columns"))
-        nested, decoders = self._nested(target, alias, spec.get("with_"), depth)
-        order = [_rebind(o, target, alias) for o in _as_list(spec.get("order_by"))] or [
-            alias.c[c.name] for c in target.primary_key.columns
-        ]
-        inner: sa.Select[Any] = sa.select(
-            *(_json_ready(alias.c[n]).label(n) for n in names),
-            *(expr.label(n) for n, expr in nested.items()),
-            sa.func.row_number().over(order_by=order).label(_RN),
-        ).where(*(alias.c[t] == source.c[s] for s, t in relation.pairs))
-        inner = _apply(inner, {**spec, "order_by": None}, target, alias).order_by(*order)
+        nested, decoders = self._nested(target, rows, spec.get("with_"), used | {target.name})
+        values = {n: _json_ready(rows.c[n]) for n in names} | nested
+        order = [_rebind(o, target, rows) for o in _as_list(spec.get("order_by"))] or list(
+            rows.c[c.name] for c in target.primary_key.columns
+        )
+        joined = [rows.c[t] == source.c[s] for s, t in relation.pairs]
+        where = [_rebind(spec["where"], target, rows)] if spec.get("where") is not None else []
+        decoder = Decoder(target, names, decoders, many=relation.many)
         if not relation.many:
-            inner = inner.limit(1)
-        sub = inner.correlate(source).subquery(f"{target.name}_{depth}_rows")
-        obj = sa.func.json_build_object(*chain.from_iterable((_key(n), sub.c[n]) for n in [*names, *nested]))
-        if relation.many:
-            agg = sa.func.coalesce(sa.func.json_agg(aggregate_order_by(obj, sub.c[_RN])), sa.text("'[]'::json"))
-            value = sa.select(agg).select_from(sub).scalar_subquery()
-        else:
-            value = sa.select(obj).select_from(sub).scalar_subquery()
-        return value, Decoder(target, names, decoders, many=relation.many)
+            obj = _json_object(values)
+            return sa.select(obj).where(*joined, *where).correlate(source).scalar_subquery(), decoder
+        if spec.get("limit") is None and spec.get("offset") is None:
+            agg = sa.func.json_agg(aggregate_order_by(_json_object(values), *order))
+            value = sa.select(sa.func.coalesce(agg, sa.text("'[]'::json"))).where(*joined, *where)
+            return value.correlate(source).scalar_subquery(), decoder
+        # LIMIT/OFFSET apply to the related rows: number them in a subquery, aggregate in that order.
+        inner = (
+            sa.select(*(v.label(n) for n, v in values.items()), sa.func.row_number().over(order_by=order).label(_RN))
+            .where(*joined, *where).order_by(*order).limit(spec.get("limit")).offset(spec.get("offset"))
+            .correlate(source).subquery(f"{target.name}_{len(used)}_rows")
+        )
+        agg = sa.func.json_agg(aggregate_order_by(_json_object({n: inner.c[n] for n in values}), inner.c[_RN]))
+        value = sa.select(sa.func.coalesce(agg, sa.text("'[]'::json"))).select_from(inner)
+        return value.scalar_subquery(), decoder
+
+
+def _json_object(values: Mapping[str, sa.ColumnElement[Any]]) -> sa.ColumnElement[Any]:
+    return sa.func.json_build_object(*chain.from_iterable((_key(n), v) for n, v in values.items()))
+
+
+class PreparedQuery:
+    """A query compiled once; run it with values for its bindparam placeholders."""
+
+    def __init__(self, db: Database, stmt: sa.Select[Any], decoder: Decoder) -> None:
+        self._db = db
+        self.statement = stmt
+        self._decoder = decoder
+        dialect = db.engine.dialect
+        compiled = stmt.compile(dialect=dialect)
+        self.sql = compiled.string
+        self._defaults = dict(compiled.params)
+        self._processors = {
+            name: processor
+            for name, bind in compiled.binds.items()
+            if (processor := bind.type.bind_processor(dialect)) is not None
+        }
+        self._escaped = dict(getattr(compiled, "escaped_bind_names", {}) or {})
+
+    def all(self, **params: Any) -> list[Row]:
+        """Return every matching row (with relations) for these parameter values."""
+        values = {**self._defaults, **params}
+        for name, processor in self._processors.items():
+            values[name] = processor(values[name])
+        for name, escaped in self._escaped.items():
+            values[escaped] = values.pop(name)
+        return [self._decoder(row, native=True) for row in self._db.fetch_all(self.sql, values)]
+
+    def first(self, **params: Any) -> Row | None:
+        """Return the first matching row, or None."""
+        rows = self.all(**params)
+        return rows[0] if rows else None
+
+
+def _shape_key(table: sa.Table, columns: Iterable[str] | None, with_: Any) -> Any:
+    """A hashable key for the parts of a query that fix its SELECT list, or None when not cacheable."""
+    try:
+        return (table.name, id(table), None if columns is None else tuple(columns), _freeze(with_))
+    except TypeError:
+        return None
+
+
+def _freeze(value: Any) -> Any:
+    if value is None or value is True or isinstance(value, str | int):
+        return value
+    if isinstance(value, Mapping):
+        if any(k in value for k in ("where", "order_by")) and (value.get("where") is not None
+                                                              or value.get("order_by") is not None):
+            raise TypeError("expressions are not cached")
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    raise TypeError("not cacheable")
 
 
 class Decoder:
@@ -172,12 +276,18 @@ class Decoder:
         self.many = many
         self.nested = dict(nested)
         self.columns = {n: _decoder_for(table.c[n].type) for n in names}
+        # values the driver does not already return as Python types (pgvector arrives as text)
+        self.native_converters = {n for n in names if isinstance(table.c[n].type, Vector)}
 
-    def __call__(self, row: Row, native: bool = False) -> Row:
+    def __call__(self, row: Mapping[Any, Any], native: bool = False) -> Row:
+        if native and not self.nested and not self.native_converters:
+            return dict(row)
         out: Row = {}
         for name, convert in self.columns.items():
             value = row[name]
-            out[name] = value if native or value is None else convert(value)
+            if value is not None and (not native or name in self.native_converters):
+                value = convert(value)
+            out[name] = value
         for name, decoder in self.nested.items():
             out[name] = decoder.decode_json(row[name])
         return out
@@ -264,6 +374,11 @@ def _key(name: str) -> sa.ColumnElement[Any]:
 
 def _rebind(expr: Any, table: sa.Table, into: sa.FromClause) -> Any:
     """Point the expression's columns of `table` (any reflection of it, matched by name) at `into`."""
+    if not any(
+        isinstance(e, sa.Column) and e.table is not into and getattr(e.table, "name", None) == table.name
+        for e in visitors.iterate(expr)
+    ):
+        return expr
 
     def replace(element: Any) -> Any:
         if isinstance(element, sa.Column) and element.table is not into:
