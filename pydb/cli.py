@@ -166,6 +166,63 @@ def describe_cmd(url: str | None) -> None:
     click.echo(format_schema(describe(resolve_url(url))))
 
 
+
+
+
+
+@cli.command("find")
+@click.argument("table")
+@click.option("--where", multiple=True, metavar="COLUMN=VALUE", help="Keep rows whose column equals the value.")
+@click.option("--with", "relations", multiple=True, metavar="RELATION", help="Load a relation too (repeatable).")
+@click.option("--limit", type=int, default=1, show_default=True, help="How many rows to show.")
+@click.option("--url", help="Database URL (default: DATABASE_URL, else the local database).")
+def find_cmd(table: str, where: tuple[str, ...], relations: tuple[str, ...], limit: int, url: str | None) -> None:
+    """Show rows of TABLE with their related rows, loaded in one query, as a tree.
+
+    Example: pydb find users --where email=admin@example.com --with projects --with ai_usage_log
+    """
+    from pydb.database import connect
+    from pydb.query import where_equal
+
+    pairs = {}
+    for item in where:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r} is not COLUMN=VALUE", param_hint="--where")
+        pairs[name] = value
+    db = connect(url)
+    try:
+        query = getattr(db.query, table)
+        rows = query.find_many(
+            where=where_equal(query.table, pairs), limit=limit, with_={name: True for name in relations}
+        )
+    finally:
+        db.dispose()
+    if not rows:
+        click.echo(f"no row of {table} matches")
+    for row in rows:
+        click.echo(table)
+        click.echo(_tree(row, "  "))
+
+
+def _tree(row: dict[str, Any], indent: str) -> str:
+    lines = []
+    width = max((len(k) for k, v in row.items() if not isinstance(v, dict | list)), default=0)
+    for key, value in row.items():
+        if isinstance(value, list):
+            lines.append(f"{indent}{key} ({len(value)})")
+            for item in value:
+                sub = _tree(item, indent + "    ").splitlines()
+                lines.append(f"{indent}  - " + sub[0].lstrip() if sub else f"{indent}  - {{}}")
+                lines.extend(sub[1:])
+        elif isinstance(value, dict):
+            lines.append(f"{indent}{key}")
+            lines.append(_tree(value, indent + "  "))
+        else:
+            lines.append(f"{indent}{key.ljust(width)}  {value}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     """Entry point of the `pydb` console script."""
     cli(prog_name="pydb")

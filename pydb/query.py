@@ -404,3 +404,31 @@ def _apply(stmt: sa.Select[Any], spec: Mapping[str, Any], table: sa.Table, into:
     if spec.get("offset") is not None:
         stmt = stmt.offset(spec["offset"])
     return stmt
+
+
+def where_equal(table: sa.Table, values: Mapping[str, str]) -> sa.ColumnElement[bool] | None:
+    """Build `col = value AND ...` from text values (as typed on a command line), typed per column."""
+    clauses = []
+    for name, text in values.items():
+        if name not in table.c:
+            raise QueryError(f"{table.name} has no column {name!r}; columns: {', '.join(table.c.keys())}")
+        column = table.c[name]
+        clauses.append(column == _from_text(column.type, text))
+    return sa.and_(*clauses) if clauses else None
+
+
+def _from_text(column_type: sa.types.TypeEngine[Any], text: str) -> Any:
+    if isinstance(column_type, sa.Boolean):
+        return text.lower() in ("1", "true", "yes", "on", "t")
+    try:
+        python_type = column_type.python_type
+    except NotImplementedError:
+        return text
+    if python_type in (uuid.UUID, int, Decimal, float):
+        try:
+            return python_type(text)
+        except ValueError as err:
+            raise QueryError(f"{text!r} is not a valid {python_type.__name__} for this column") from err
+    if python_type is dt.datetime:
+        return dt.datetime.fromisoformat(text)
+    return text

@@ -163,3 +163,39 @@ def test_self_reference_and_two_keys_to_one_parent(pydb_database: str) -> None:
     child = db.query.categories.find_first(where=cats.c.id == 2, columns=["name"], with_={"parent": True})
     assert child is not None and child["parent"]["name"] == "root"
     db.dispose()
+
+
+def test_a_prepared_query_matches_find_first(db: Database) -> None:
+    users, projects = db.tables["users"], db.tables["projects"]
+    with_ = {"projects": {"order_by": projects.c.name, "with_": {"owner": {"columns": ["email"]}}}}
+    prepared = db.query.users.prepare(where=users.c.email == sa.bindparam("email"), with_=with_)
+    expected = db.query.users.find_first(where=users.c.email == "ada@example.com", with_=with_)
+    assert prepared.first(email="ada@example.com") == expected
+    assert prepared.first(email="nobody@example.com") is None
+    assert [r["email"] for r in prepared.all(email="bob@example.com")] == ["bob@example.com"]
+
+
+def test_find_inside_your_own_transaction(db: Database) -> None:
+    users = db.tables["users"]
+    with db.begin() as conn:
+        conn.execute(sa.insert(users).values(email="eve@example.com", name="Eve"))
+        mine = db.query.users.find_first(where=users.c.email == "eve@example.com", connection=conn)
+        others = db.query.users.find_first(where=users.c.email == "eve@example.com")
+        assert mine is not None and mine["name"] == "Eve"
+        assert others is None  # not committed yet: another connection does not see it
+
+
+def test_pydb_find_prints_a_tree(db: Database) -> None:
+    from tests.conftest import run_pydb
+
+    result = run_pydb("find", "users", "--where", "email=ada@example.com", "--with", "projects",
+                      "--url", db.url)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "users"
+    assert "  email           ada@example.com" in lines
+    assert "  projects (2)" in lines
+    assert sum(1 for line in lines if line.startswith("    - id")) == 2
+    bad = run_pydb("find", "users", "--with", "project", "--url", db.url)
+    assert bad.returncode == 1
+    assert bad.stderr == "Error: users has no relation 'project'; relations: ai_usage_log, projects\n"
