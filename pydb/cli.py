@@ -166,6 +166,9 @@ def describe_cmd(url: str | None) -> None:
     click.echo(format_schema(describe(resolve_url(url))))
 
 
+from pydb.cli_migrate import drift, lint  # noqa: E402, I001  (registered after `cli` exists)
+cli.add_command(lint)
+cli.add_command(drift)
 
 
 

@@ -5,7 +5,9 @@ tags; the newest is v0.13.1. That release reads two settings (lc_collate, lc_cty
 that PostgreSQL 16 removed from pg_settings, so its connection check fails on
 PostgreSQL 16+. Before compiling, this script rewrites that one query in a vendored
 copy (outside the repository) to read the same two values from pg_database, the
-change Atlas itself made in v0.14.1. Nothing else in Atlas is changed.
+change Atlas itself made in v0.14.1. Nothing else in Atlas is changed. The version is left unset,
+so `atlas version` says "development" and Atlas never calls its version-check service; the
+version is recorded in the binary: `go version -m .venv/libexec/pydb/atlas`.
 
 Usage: python tools/atlas/build.py DEST   (DEST is where the binary is copied, e.g. .venv/libexec/pydb/atlas)
 """
