@@ -6,9 +6,9 @@
 #   atlas migrate diff NAME --env local       write migrations/<time>_NAME.sql from schema.hcl
 #   atlas migrate lint --env ci --latest 1    CI gate: fail on destructive or data-dependent changes
 #   atlas migrate apply --env prod            deploy migrations/ to DATABASE_URL
-#   atlas schema apply --env dev              push schema.hcl to DATABASE_URL (a Neon branch); drops
-#                                             of schemas, tables and columns are held back unless
-#                                             you add --var allow_drop=true
+#   atlas schema apply --env dev              push schema.hcl to DATABASE_URL (a Neon branch); a plan
+#                                             that drops a schema, table or column is refused (nothing
+#                                             applied) unless you add --var allow_drop=true
 #
 # PYDB_LOCAL_URL, PYDB_LOCAL_DEV_URL  the local server's application and (empty) dev databases
 # PYDB_DEV_URL                        ATLAS_DEV_URL if set, else the local dev database
@@ -60,8 +60,9 @@ env "local" {
 }
 
 # A shared database (a Neon branch): `schema apply` never drops a schema, table or column here
-# unless asked with --var allow_drop=true; the rest of the plan is applied and the drops are held
-# back (see them with `pydb drift` or `atlas schema apply --env dev --dry-run --var allow_drop=true`).
+# unless asked with --var allow_drop=true. The `atlas` launcher refuses such a plan before anything
+# runs; the skip policy below is the second line, for the Atlas binary run on its own (it then
+# applies the rest and holds the drops back).
 env "dev" {
   url = local.target_url
   dev = local.dev_url

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydb.errors import AtlasError, ConfigError
+from pydb.errors import AtlasError, ConfigError, DestructiveChangeError
 from pydb.urls import host, is_pooled_host, mask_password, to_atlas, to_direct
 
 LAUNCHER_MARK = b"pydb.atlas_launcher"
@@ -96,6 +97,32 @@ def atlas_environ(env: str | None, base: dict[str, str] | None = None) -> dict[s
     else:
         environ.setdefault("PYDB_DEV_URL", environ.get("PYDB_LOCAL_DEV_URL", ""))
     return environ
+
+
+_DROP = re.compile(r"^\s*(DROP\s+(TABLE|SCHEMA)\b|ALTER\s+TABLE\s+.*\bDROP\s+COLUMN\b)", re.IGNORECASE)
+
+
+def _allows_drop(args: list[str]) -> bool:
+    for i, arg in enumerate(args):
+        value = args[i + 1] if arg == "--var" and i + 1 < len(args) else arg.removeprefix("--var=")
+        if value.replace(" ", "").lower() == "allow_drop=true":
+            return True
+    return False
+
+
+def guard_destructive_push(args: list[str], environ: dict[str, str]) -> None:
+    """Refuse `atlas schema apply --env dev` when its plan drops data, unless --var allow_drop=true."""
+    if args[:2] != ["schema", "apply"] or env_name(args) != "dev" or "--dry-run" in args or _allows_drop(args):
+        return
+    plan_args = [a for a in args if a != "--auto-approve"] + ["--dry-run", "--var", "allow_drop=true"]
+    plan = run_atlas(plan_args, environ=environ)
+    drops = [line.strip() for line in plan.stdout.splitlines() if _DROP.match(line)]
+    if drops:
+        raise DestructiveChangeError(
+            "refusing to push to the shared database of the dev env: the plan drops data:\n  "
+            + "\n  ".join(drops)
+            + "\nNothing was applied. To apply these drops too, add: --var allow_drop=true"
+        )
 
 
 def run_atlas(

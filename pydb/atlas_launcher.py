@@ -8,13 +8,14 @@ import sys
 
 def main() -> None:
     """Run the Atlas binary with pydb's environment; never returns."""
-    from pydb.atlas import atlas_environ, env_name, find_atlas
+    from pydb.atlas import atlas_environ, env_name, find_atlas, guard_destructive_push
     from pydb.errors import PydbError
 
     args = sys.argv[1:]
     try:
         environ = atlas_environ(env_name(args))
         binary = str(find_atlas())
+        guard_destructive_push(args, environ)
     except PydbError as err:
         print(f"Error: {err}", file=sys.stderr)
         raise SystemExit(1) from None

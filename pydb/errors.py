@@ -30,6 +30,10 @@ class AtlasError(PydbError):
         self.exit_code = exit_code
 
 
+class DestructiveChangeError(PydbError):
+    """A push to a shared database would drop data and the user did not opt in."""
+
+
 class QueryError(PydbError, AttributeError):
     """A relational query names a table, column or relation that does not exist."""
 

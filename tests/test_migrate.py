@@ -210,3 +210,34 @@ def test_a_neon_pooled_url_is_refused_for_deploys_with_the_direct_url(env: str, 
     assert "Neon pooled (-pooler) host" in result.stderr
     assert "postgresql://app:***@ep-cool-river-123456.us-east-2.aws.neon.tech/neondb?sslmode=require" in result.stderr
     assert "s3cret" not in result.stderr + result.stdout
+
+
+def test_the_atlas_command_refuses_a_dev_push_that_drops_data(
+    project: Path, pydb_database: str, pydb_dev_database: str,
+) -> None:
+    with psycopg.connect(pydb_database) as conn:
+        conn.execute("INSERT INTO users (email, name, password_hash) VALUES ('ada@example.com', 'Ada', 'h')")
+    schema = project / "schema.hcl"
+    schema.write_text(schema.read_text().replace(
+        '  column "password_hash" {\n    type = varchar(255)\n    null = true\n  }\n', "").replace(
+        '  column "endpoint" {', '  column "region" {\n    type = text\n    null = true\n  }\n  column "endpoint" {'))
+    launcher = Path(sys.executable).parent / "atlas"
+    environ = dict(os.environ, DATABASE_URL=pydb_database, ATLAS_DEV_URL=pydb_dev_database)
+
+    def push(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(launcher), "schema", "apply", "--env", "dev", "--auto-approve", *extra],
+                              cwd=project, env=environ, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=120, check=False)
+
+    refused = push()
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("Error: refusing to push to the shared database of the dev env")
+    assert 'ALTER TABLE "public"."users" DROP COLUMN "password_hash"' in refused.stderr
+    assert "--var allow_drop=true" in refused.stderr
+    columns = {c for (c,) in _rows(pydb_database, "SELECT column_name FROM information_schema.columns")}
+    assert "password_hash" in columns and "region" not in columns  # nothing applied, not even the addition
+
+    applied = push("--var", "allow_drop=true")
+    assert applied.returncode == 0, applied.stderr
+    columns = {c for (c,) in _rows(pydb_database, "SELECT column_name FROM information_schema.columns")}
+    assert "password_hash" not in columns and "region" in columns
