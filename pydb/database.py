@@ -72,7 +72,8 @@ class Database:
             connect_args["connect_timeout"] = self.connect_timeout
         if not self.prepared_statements:
             connect_args["prepare_threshold"] = None
-        options: dict[str, Any] = {"connect_args": connect_args}
+        # No hstore columns here: skip the type lookup SQLAlchemy would make on the first connect.
+        options: dict[str, Any] = {"connect_args": connect_args, "use_native_hstore": False}
         if is_neon_host(host(self.url)) or not is_local_host(host(self.url)):
             # A scaled-to-zero compute closes idle connections: test a pooled one before using it.
             options["pool_pre_ping"] = True
