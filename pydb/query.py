@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from itertools import chain
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
@@ -31,6 +31,17 @@ if TYPE_CHECKING:
 Row = dict[str, Any]
 _OPTION_KEYS = frozenset({"columns", "where", "order_by", "limit", "offset", "with_"})
 _RN = "_pydb_rn"
+
+
+class QueryOptions(TypedDict, total=False):
+    """What find_many, find_first and prepare accept; the same keys nest inside `with_`."""
+
+    where: Any  # a SQLAlchemy boolean expression on the table
+    order_by: Any  # an expression or a list of them
+    limit: int | None
+    offset: int | None
+    columns: Iterable[str] | None  # column names; default: all
+    with_: Mapping[str, Any] | None  # relation name -> True or a dict of these options
 
 
 class QueryRoot:
@@ -67,41 +78,18 @@ class TableQuery:
         self._root = root
         self.table = table
 
-    def statement(
-        self,
-        *,
-        where: Any = None,
-        order_by: Any = None,
-        limit: int | None = None,
-        offset: int | None = None,
-        columns: Iterable[str] | None = None,
-        with_: Mapping[str, Any] | None = None,
-    ) -> sa.Select[Any]:
+    def statement(self, **options: Unpack[QueryOptions]) -> sa.Select[Any]:
         """Return the one SELECT that find_many would send."""
-        spec = {"where": where, "order_by": order_by, "limit": limit, "offset": offset,
-                "columns": columns, "with_": with_}
-        stmt, _ = self._build(spec)
+        stmt, _ = self._build(options)
         return stmt
 
-    def find_many(
-        self,
-        *,
-        where: Any = None,
-        order_by: Any = None,
-        limit: int | None = None,
-        offset: int | None = None,
-        columns: Iterable[str] | None = None,
-        with_: Mapping[str, Any] | None = None,
-        connection: Connection | None = None,
-    ) -> list[Row]:
+    def find_many(self, *, connection: Connection | None = None, **options: Unpack[QueryOptions]) -> list[Row]:
         """Return the matching rows, each with the relations named in with_, in one round trip.
 
         Pass `connection` to read inside your own transaction; otherwise a pooled connection is used
         in autocommit mode (no BEGIN/ROLLBACK round trips for a read).
         """
-        spec = {"where": where, "order_by": order_by, "limit": limit, "offset": offset,
-                "columns": columns, "with_": with_}
-        stmt, decode = self._build(spec)
+        stmt, decode = self._build(options)
         if connection is not None:
             rows = connection.execute(stmt).mappings().all()
         else:
@@ -109,40 +97,20 @@ class TableQuery:
                 rows = conn.execute(stmt).mappings().all()
         return [decode(row, native=True) for row in rows]
 
-    def find_first(
-        self,
-        *,
-        where: Any = None,
-        order_by: Any = None,
-        offset: int | None = None,
-        columns: Iterable[str] | None = None,
-        with_: Mapping[str, Any] | None = None,
-        connection: Connection | None = None,
-    ) -> Row | None:
+    def find_first(self, *, connection: Connection | None = None, **options: Unpack[QueryOptions]) -> Row | None:
         """Return the first matching row with its relations, or None."""
-        rows = self.find_many(where=where, order_by=order_by, limit=1, offset=offset, columns=columns,
-                              with_=with_, connection=connection)
+        first: QueryOptions = {**options, "limit": 1}
+        rows = self.find_many(connection=connection, **first)
         return rows[0] if rows else None
 
-    def prepare(
-        self,
-        *,
-        where: Any = None,
-        order_by: Any = None,
-        limit: int | None = None,
-        offset: int | None = None,
-        columns: Iterable[str] | None = None,
-        with_: Mapping[str, Any] | None = None,
-    ) -> PreparedQuery:
+    def prepare(self, **options: Unpack[QueryOptions]) -> PreparedQuery:
         """Compile a query once, with `sqlalchemy.bindparam("name")` placeholders, for hot paths.
 
         `q = db.query.users.prepare(where=users.c.id == bindparam("id"))`, then `q.first(id=...)`
         or `q.all(id=...)`: the SQL is compiled once and sent as a server-side prepared statement
         (off on pooled hosts).
         """
-        spec = {"where": where, "order_by": order_by, "limit": limit, "offset": offset,
-                "columns": columns, "with_": with_}
-        stmt, decode = self._build(spec)
+        stmt, decode = self._build(options)
         return PreparedQuery(self._root._db, stmt, decode)
 
     # -- compilation -------------------------------------------------------------------------
