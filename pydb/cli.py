@@ -169,6 +169,8 @@ def describe_cmd(url: str | None) -> None:
 from pydb.cli_migrate import drift, lint  # noqa: E402, I001  (registered after `cli` exists)
 cli.add_command(lint)
 cli.add_command(drift)
+from pydb.cli_branch import branch  # noqa: E402, I001
+cli.add_command(branch)
 
 
 

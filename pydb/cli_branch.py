@@ -1,0 +1,122 @@
+"""`pydb branch create|list|url|delete|reset`: isolated copies of the database, local or on Neon."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+
+from pydb.urls import mask_password
+
+
+def _elapsed(start: float) -> str:
+    seconds = time.perf_counter() - start
+    return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+@click.group()
+def branch() -> None:
+    """Branches: isolated copies of the database.
+
+    Locally a branch is a copy of the app database on the local server (CREATE DATABASE … TEMPLATE);
+    with NEON_API_KEY and NEON_PROJECT_ID set, it is a Neon branch of that project.
+    """
+
+
+@branch.command("create")
+@click.argument("name")
+@click.option("--from", "parent", metavar="PARENT",
+              help="Branch to copy (default: the app database locally, the default branch on Neon).")
+def create_cmd(name: str, parent: str | None) -> None:
+    """Create branch NAME as a copy of PARENT.
+
+    Example: pydb branch create feature-x
+    """
+    from pydb.branches import backend, create_branch, format_size
+
+    where = backend()
+    start = time.perf_counter()
+    created = create_branch(name, parent, where=where)
+    size = f" ({format_size(created.size)})" if created.size is not None else ""
+    click.echo(f"branch {created.name} created from {created.parent}{size} in {_elapsed(start)}")
+    if created.url:
+        click.echo(f"url: {mask_password(created.url)}")
+
+
+@branch.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the branches as JSON.")
+def list_cmd(as_json: bool) -> None:
+    """List the branches with their parent, size and creation time.
+
+    Example: pydb branch list
+    """
+    from pydb.branches import format_size, list_branches
+
+    branches = list_branches()
+    if as_json:
+        click.echo(json.dumps([
+            {"name": b.name, "parent": b.parent, "size": b.size, "default": b.default,
+             "created_at": b.created_at.isoformat() if b.created_at else None}
+            for b in branches
+        ]))
+        return
+    if not branches:
+        click.echo("no branches yet (create one with: pydb branch create NAME)")
+        return
+    rows = [("NAME", "PARENT", "SIZE", "CREATED")]
+    for b in branches:
+        created = b.created_at.astimezone().strftime("%Y-%m-%d %H:%M:%S") if b.created_at else "-"
+        size = format_size(b.size) if b.size is not None else "-"
+        rows.append((b.name + (" (default)" if b.default else ""), b.parent or "-", size, created))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        click.echo("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[3]]))
+
+
+@branch.command("url")
+@click.argument("name")
+@click.option("--pooled", is_flag=True,
+              help="The pooled URL, for application traffic on Neon (locally the same URL).")
+def url_cmd(name: str, pooled: bool) -> None:
+    """Print the URL of branch NAME, for Atlas, pydb and psql (direct unless --pooled).
+
+    Example: atlas schema apply --env local --url "$(pydb branch url feature-x)"
+    """
+    from pydb.branches import branch_url
+
+    click.echo(branch_url(name, pooled=pooled))
+
+
+@branch.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def delete_cmd(name: str, yes: bool) -> None:
+    """Delete branch NAME and its data.
+
+    Example: pydb branch delete feature-x --yes
+    """
+    from pydb.branches import backend, delete_branch
+
+    if not yes:
+        click.confirm(f"Delete branch {name} and all its data?", abort=True)
+    where = backend()
+    start = time.perf_counter()
+    delete_branch(name, where=where)
+    click.echo(f"branch {name} deleted in {_elapsed(start)}")
+
+
+@branch.command("reset")
+@click.argument("name")
+def reset_cmd(name: str) -> None:
+    """Make branch NAME a fresh copy of its parent again, discarding its changes.
+
+    Example: pydb branch reset feature-x
+    """
+    from pydb.branches import backend, format_size, reset_branch
+
+    where = backend()
+    start = time.perf_counter()
+    reset = reset_branch(name, where=where)
+    size = f" ({format_size(reset.size)})" if reset.size is not None else ""
+    click.echo(f"branch {reset.name} reset from {reset.parent}{size} in {_elapsed(start)}")
