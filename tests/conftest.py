@@ -6,7 +6,8 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,24 @@ def empty_database(pydb_server: object) -> object:
     server = pydb_server
     with scratch_database(server.url(), DEV_DATABASE, prefix="pydb_empty_") as url:  # type: ignore[attr-defined]
         yield url
+
+
+def new_state_dir() -> Path:
+    """A fresh folder for a local server of a test's own, under the repository's .pydb/servers/.
+
+    Not under tmp_path: pytest makes its temporary root private (mode 0700) whenever a session
+    starts, and when the tests run as root the server runs as another OS user that must reach it.
+    """
+    folder = REPO / ".pydb" / "servers" / uuid.uuid4().hex[:12]
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def server_state() -> Iterator[dict[str, str]]:
+    """Environment pointing pydb at a .pydb folder of this test's own; stopped and removed afterwards."""
+    folder = new_state_dir()
+    env = {"PYDB_STATE_DIR": str(folder)}
+    yield env
+    run_pydb("dev", "down", env=env)
+    shutil.rmtree(folder, ignore_errors=True)

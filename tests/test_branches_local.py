@@ -7,7 +7,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -207,11 +206,9 @@ def test_format_size() -> None:
 
 
 @pytest.fixture
-def state(tmp_path: Path) -> Iterator[dict[str, str]]:
+def state(server_state: dict[str, str]) -> dict[str, str]:
     """Environment pointing pydb at a .pydb folder of this test's own."""
-    folder = tmp_path / ".pydb"
-    yield {"PYDB_STATE_DIR": str(folder)}
-    run_pydb("dev", "down", env={"PYDB_STATE_DIR": str(folder)})
+    return server_state
 
 
 def test_cli_create_list_url_reset_delete(state: dict[str, str]) -> None:

@@ -20,6 +20,7 @@ from pydb.database import Database
 from pydb.errors import ConnectError
 from pydb.local import SERVER_OS_USER, LocalServer
 from pydb.urls import with_database
+from tests.conftest import new_state_dir
 
 
 def _free_port() -> int:
@@ -50,9 +51,10 @@ def test_an_unreachable_host_is_retried_then_one_clear_error(caplog: pytest.LogC
 
 
 @pytest.fixture(scope="module")
-def password_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def password_server() -> Iterator[str]:
     """A server of this module's own that checks passwords (scram) for the role `app`."""
-    server = LocalServer(tmp_path_factory.mktemp("pw") / ".pydb")
+    folder = new_state_dir()
+    server = LocalServer(folder)
     server.up()
     hba = server.pgdata / "pg_hba.conf"
     hba.write_text("host all app 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
@@ -61,6 +63,7 @@ def password_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         conn.execute("SELECT pg_reload_conf()")
     yield server.url().replace("postgres@", "app:{}@")
     server.down()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_a_wrong_password_fails_at_once_and_is_masked(password_server: str) -> None:

@@ -14,11 +14,9 @@ from tests.conftest import run_pydb
 
 
 @pytest.fixture
-def state(tmp_path: Path) -> dict[str, str]:
+def state(server_state: dict[str, str]) -> dict[str, str]:
     """Environment pointing pydb at a .pydb folder of this test's own."""
-    folder = tmp_path / ".pydb"
-    yield {"PYDB_STATE_DIR": str(folder)}
-    run_pydb("dev", "down", env={"PYDB_STATE_DIR": str(folder)})
+    return server_state
 
 
 def test_up_twice_down_twice(state: dict[str, str]) -> None:
