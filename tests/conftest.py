@@ -81,7 +81,7 @@ def new_state_dir() -> Path:
 
 
 @pytest.fixture
-def server_state() -> Iterator[dict[str, str]]:
+def state() -> Iterator[dict[str, str]]:
     """Environment pointing pydb at a .pydb folder of this test's own; stopped and removed afterwards."""
     folder = new_state_dir()
     env = {"PYDB_STATE_DIR": str(folder)}

@@ -205,10 +205,6 @@ def test_format_size() -> None:
 # -- the CLI, on a server of the test's own ------------------------------------------------------
 
 
-@pytest.fixture
-def state(server_state: dict[str, str]) -> dict[str, str]:
-    """Environment pointing pydb at a .pydb folder of this test's own."""
-    return server_state
 
 
 def test_cli_create_list_url_reset_delete(state: dict[str, str]) -> None:

@@ -8,15 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import run_pydb
-
-
-@pytest.fixture
-def state(server_state: dict[str, str]) -> dict[str, str]:
-    """Environment pointing pydb at a .pydb folder of this test's own."""
-    return server_state
 
 
 def test_up_twice_down_twice(state: dict[str, str]) -> None:
