@@ -31,9 +31,13 @@ down:
 
 demo: up
 	$(VENV)/bin/atlas schema apply --env local --auto-approve
+	$(VENV)/bin/pydb seed seed.yaml
 	@echo
-	@echo "== the local database now holds:"
-	$(VENV)/bin/pydb describe
+	@echo "== the schema the local database now holds:"
+	@$(VENV)/bin/pydb describe
+	@echo
+	@echo "== a user with their projects and usage rows, loaded in one query:"
+	$(VENV)/bin/pydb find users --where email=ada@example.com --with projects --with ai_usage_log
 	@echo
 	$(VENV)/bin/pydb dev status
 

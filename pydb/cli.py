@@ -9,6 +9,9 @@ from typing import Any, NoReturn
 
 import click
 
+from pydb.cli_branch import branch
+from pydb.cli_migrate import drift, lint
+from pydb.cli_seed import seed
 from pydb.errors import PydbError
 from pydb.urls import mask_password
 
@@ -166,15 +169,6 @@ def describe_cmd(url: str | None) -> None:
     click.echo(format_schema(describe(resolve_url(url))))
 
 
-from pydb.cli_migrate import drift, lint  # noqa: E402, I001  (registered after `cli` exists)
-cli.add_command(lint)
-cli.add_command(drift)
-from pydb.cli_branch import branch  # noqa: E402, I001
-cli.add_command(branch)
-
-
-
-
 @cli.command("find")
 @click.argument("table")
 @click.option("--where", multiple=True, metavar="COLUMN=VALUE", help="Keep rows whose column equals the value.")
@@ -226,6 +220,12 @@ def _tree(row: dict[str, Any], indent: str) -> str:
         else:
             lines.append(f"{indent}{key.ljust(width)}  {value}")
     return "\n".join(lines)
+
+
+cli.add_command(seed)
+cli.add_command(branch)
+cli.add_command(lint)
+cli.add_command(drift)
 
 
 def main() -> None:

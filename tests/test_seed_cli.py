@@ -1,0 +1,226 @@
+"""`pydb seed` as a user runs it: output, exit codes, --dry-run, --reset, the production guard,
+two seeds at once, and a seed killed midway."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from pytest_httpserver import HTTPServer
+
+from pydb.errors import ProductionGuardError
+from pydb.local import LocalServer
+from pydb.seed import check_production
+from pydb.seed.load import LOCK_KEY as _LOCK_KEY
+from pydb.testing import scratch_database
+from tests.conftest import REPO, run_pydb
+from tests.test_seed import GOOD, contents, snapshot
+
+BAD = """\
+users:
+  - email: admin@example.com
+    nme: Admin
+    role: root
+projects:
+  - owner_id: !ref admin
+    name: Launch plan
+"""
+
+
+def seed_cmd(tmp_path: Path, url: str, text: str, *args: str, env: dict[str, str] | None = None,
+             input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Write seed.yaml in tmp_path and run `pydb seed seed.yaml --url URL ARGS` there."""
+    (tmp_path / "seed.yaml").write_text(text)
+    environ = {"PYTHONPATH": str(REPO), **(env or {})}
+    return run_pydb("seed", "seed.yaml", "--url", url, *args, cwd=tmp_path, env=environ, input=input)
+
+
+def test_first_run_then_second_run(pydb_database: str, tmp_path: Path) -> None:
+    first = seed_cmd(tmp_path, pydb_database, GOOD)
+    assert (first.returncode, first.stderr) == (0, "")
+    assert first.stdout == (
+        "users: 2 inserted, 0 updated, 0 unchanged\n"
+        "projects: 1 inserted, 0 updated, 0 unchanged\n"
+        "ai_usage_log: 1 inserted, 0 updated, 0 unchanged\n"
+        "total: 4 inserted, 0 updated, 0 unchanged\n"
+    )
+    second = seed_cmd(tmp_path, pydb_database, GOOD)
+    assert (second.returncode, second.stderr) == (0, "")
+    assert second.stdout == (
+        "users: 0 inserted, 0 updated, 2 unchanged\n"
+        "projects: 0 inserted, 0 updated, 1 unchanged\n"
+        "ai_usage_log: 0 inserted, 0 updated, 1 unchanged\n"
+        "total: 0 inserted, 0 updated, 4 unchanged\n"
+    )
+
+
+def test_bad_file_prints_every_problem(pydb_database: str, tmp_path: Path) -> None:
+    before = snapshot(pydb_database)
+    result = seed_cmd(tmp_path, pydb_database, BAD)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "seed.yaml:2:5: users: missing required column 'name' (NOT NULL, no default)\n"
+        'seed.yaml:3:5: users.nme: no such column (did you mean "name"?)\n'
+        "seed.yaml:4:11: users.role: 'root' is not a value of user_role (one of: user, admin)\n"
+        "seed.yaml:6:15: projects.owner_id: !ref admin: no row has _id 'admin'\n"
+        "4 problems; nothing was written\n"
+    )
+    assert snapshot(pydb_database) == before
+
+
+def test_dry_run_shows_and_writes_nothing(pydb_database: str, tmp_path: Path) -> None:
+    before = snapshot(pydb_database)
+    result = seed_cmd(tmp_path, pydb_database, GOOD, "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1:] == [
+        "users: 2 inserted, 0 updated, 0 unchanged",
+        "projects: 1 inserted, 0 updated, 0 unchanged",
+        "ai_usage_log: 1 inserted, 0 updated, 0 unchanged",
+        "total: 4 inserted, 0 updated, 0 unchanged",
+    ]
+    assert result.stdout.startswith("dry run of seed.yaml on postgresql://")
+    assert "(rolled back, nothing written):" in result.stdout.splitlines()[0]
+    assert snapshot(pydb_database) == before
+
+
+def test_reset_asks_first(pydb_database: str, tmp_path: Path) -> None:
+    assert seed_cmd(tmp_path, pydb_database, GOOD).returncode == 0
+    before = snapshot(pydb_database)
+    refused = seed_cmd(tmp_path, pydb_database, GOOD, "--reset", input="n\n")
+    assert refused.returncode == 1
+    assert "Continue? [y/N]" in refused.stderr and "Aborted!" in refused.stderr
+    assert snapshot(pydb_database) == before
+    done = seed_cmd(tmp_path, pydb_database, GOOD, "--reset", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "users: 2 inserted, 0 updated, 0 unchanged (2 deleted first)"
+
+
+def test_production_is_refused_without_the_flag(pydb_database: str, tmp_path: Path) -> None:
+    env = {"PYDB_ENV": "production"}
+    refused = seed_cmd(tmp_path, pydb_database, GOOD, env=env)
+    assert refused.returncode == 1
+    assert refused.stderr == ("Error: refusing to seed: PYDB_ENV=production; pass --allow-production "
+                              "(allow_production=True) if you mean it\n")
+    assert contents(pydb_database)["users"] == []
+    allowed = seed_cmd(tmp_path, pydb_database, GOOD, "--allow-production", env=env)
+    assert allowed.returncode == 0, allowed.stderr
+    assert len(contents(pydb_database)["users"]) == 2
+
+
+def test_neon_default_branch_is_production(monkeypatch: pytest.MonkeyPatch, httpserver: HTTPServer) -> None:
+    """Neon's cloud is not reachable here: a local HTTP server replays Neon API v2 answers
+    (GET endpoint, GET branch) shaped like its published reference."""
+    project = "shiny-wind-028834"
+    base = f"/api/v2/projects/{project}"
+    for endpoint, branch, default in (("ep-main-123", "br-main-1", True), ("ep-feature-456", "br-feature-2", False)):
+        httpserver.expect_request(f"{base}/endpoints/{endpoint}", method="GET").respond_with_json(
+            {"endpoint": {"id": endpoint, "project_id": project, "branch_id": branch, "type": "read_write"}})
+        httpserver.expect_request(f"{base}/branches/{branch}", method="GET").respond_with_json(
+            {"branch": {"id": branch, "project_id": project, "name": branch, "default": default}})
+    monkeypatch.delenv("PYDB_ENV", raising=False)
+    main = "postgresql://app:secret@ep-main-123.us-east-2.aws.neon.tech/app?sslmode=require"
+    other = "postgresql://app:secret@ep-feature-456-pooler.us-east-2.aws.neon.tech/app?sslmode=require"
+    monkeypatch.delenv("NEON_API_KEY", raising=False)
+    check_production(main)  # without Neon credentials pydb cannot ask, and says so nowhere: not refused
+    assert len(httpserver.log) == 0
+    monkeypatch.setenv("NEON_API_KEY", "napi_testkey")
+    monkeypatch.setenv("NEON_PROJECT_ID", project)
+    monkeypatch.setenv("NEON_API_URL", httpserver.url_for("/api/v2"))
+    check_production(other)
+    with pytest.raises(ProductionGuardError, match=r"ep-main-123.* default \(production\) branch") as info:
+        check_production(main)
+    assert "secret" not in str(info.value) and "napi_testkey" not in str(info.value)
+    check_production("postgresql://postgres@127.0.0.1:5432/pydb")  # not a Neon host: not asked
+    asked = [request.path for request, _ in httpserver.log]
+    assert asked == [f"{base}/endpoints/ep-feature-456", f"{base}/branches/br-feature-2",
+                     f"{base}/endpoints/ep-main-123", f"{base}/branches/br-main-1"]
+
+
+def _big_seed(users: int, usage: int) -> str:
+    rng = random.Random(7)
+    lines = ["users:"]
+    for i in range(users):
+        lines += [f"  - _id: u{i}", f"    email: user{i}@example.com", f"    name: User {i}"]
+    lines.append("ai_usage_log:")
+    for i in range(usage):
+        lines += [f"  - user_id: !ref u{rng.randrange(users)}", "    model: gpt-4o",
+                  f"    tokens_used: {i}", f"    estimated_cost: {rng.random():.6f}"]
+    return "\n".join(lines) + "\n"
+
+
+def _counts(url: str) -> tuple[int, int]:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM ai_usage_log)").fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def _popen_seed(tmp_path: Path, url: str, *args: str) -> subprocess.Popen[str]:
+    environ = dict(os.environ)
+    environ.pop("DATABASE_URL", None)
+    environ["PYTHONPATH"] = str(REPO)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pydb", "seed", "seed.yaml", "--url", url, *args], cwd=tmp_path, env=environ,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def test_two_seeds_at_once_end_like_one(pydb_server: LocalServer, pydb_template: str, pydb_database: str,
+                                        tmp_path: Path) -> None:
+    (tmp_path / "seed.yaml").write_text(_big_seed(300, 3000))
+    procs = [_popen_seed(tmp_path, pydb_database) for _ in range(2)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    totals = sorted(out.splitlines()[-1] for out, _err in outputs)
+    assert totals == ["total: 0 inserted, 0 updated, 3300 unchanged", "total: 3300 inserted, 0 updated, 0 unchanged"]
+    with scratch_database(pydb_server.url(), pydb_template) as single:
+        alone = _popen_seed(tmp_path, single)
+        assert alone.communicate(timeout=120) and alone.returncode == 0
+        assert contents(pydb_database) == contents(single)
+
+
+def _seed_lock_held(url: str) -> bool:
+    """Tell whether a seed holds its advisory lock on this database (it is writing)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT EXISTS (SELECT FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+            " WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()"
+            " AND l.classid = 0 AND l.objid = %s)", (_LOCK_KEY,)).fetchone()
+    return bool(row and row[0])
+
+
+def _start_and_wait_for_writing(tmp_path: Path, url: str, *args: str) -> tuple[subprocess.Popen[str], float]:
+    proc = _popen_seed(tmp_path, url, *args)
+    deadline = time.monotonic() + 120
+    while not _seed_lock_held(url):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the seed never started writing"
+        time.sleep(0.005)
+    return proc, time.monotonic()
+
+
+def test_killed_midway_leaves_nothing_behind(pydb_database: str, tmp_path: Path) -> None:
+    # 12k rows keep the 20 runs fast; each kill lands while the seed holds its lock, i.e. while it writes.
+    users, usage = 500, 11_500
+    (tmp_path / "seed.yaml").write_text(_big_seed(users, usage))
+    timed, writing_since = _start_and_wait_for_writing(tmp_path, pydb_database, "--dry-run")
+    out, err = timed.communicate(timeout=300)
+    write_time = time.monotonic() - writing_since
+    assert out.endswith(f"total: {users + usage} inserted, 0 updated, 0 unchanged\n"), err
+    rng = random.Random(20)
+    for _ in range(20):
+        proc, _since = _start_and_wait_for_writing(tmp_path, pydb_database, "--reset", "--yes")
+        time.sleep(rng.uniform(0, write_time))
+        proc.kill()
+        proc.communicate(timeout=60)
+        counts = _counts(pydb_database)
+        assert counts in ((0, 0), (users, usage)), f"partial rows after SIGKILL: {counts}"
+    final = _popen_seed(tmp_path, pydb_database, "--reset", "--yes")
+    assert final.communicate(timeout=300) and final.returncode == 0
+    assert _counts(pydb_database) == (users, usage)
