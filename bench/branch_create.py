@@ -191,6 +191,7 @@ def main() -> None:
                     for name, row in stats.items()},
         ratios={name: round(row["ratio"], 3) for name, row in stats.items()},
         fixture_overhead_ms=round(fixture_ms, 1),
+        fixture_ratio=round(stats["fixture create+drop"]["ratio"], 3),
         pydb_statements=statements,
     )
     print(f"wrote {path}")

@@ -99,13 +99,18 @@ def main() -> None:
                     ).scalar_one()
                     session.expunge_all()
 
-        with_ = {"projects": {"order_by": projects.c.id}, "ai_usage_log": {"order_by": usage.c.id}}
+        # the same columns as the hand-written SQL, so both send and decode the same data
+        with_ = {"projects": {"order_by": projects.c.id, "columns": ["id", "name", "status", "created_at"]},
+                 "ai_usage_log": {"order_by": usage.c.id,
+                                  "columns": ["id", "model", "tokens_used", "estimated_cost"]}}
+        user_columns = ["id", "email", "name", "role", "created_at"]
 
         def pydb_find_first() -> None:
             for uid in order:
-                db.query.users.find_first(where=users.c.id == uid, with_=with_)
+                db.query.users.find_first(where=users.c.id == uid, columns=user_columns, with_=with_)
 
-        prepared = db.query.users.prepare(where=users.c.id == sa.bindparam("id"), limit=1, with_=with_)
+        prepared = db.query.users.prepare(where=users.c.id == sa.bindparam("id"), limit=1, columns=user_columns,
+                                          with_=with_)
 
         def pydb_prepared() -> None:
             for uid in order:
@@ -120,7 +125,7 @@ def main() -> None:
         orm_selectinload()
         orm_statements = counter.count / LOADS
         sa.event.remove(db.engine, "before_cursor_execute", counter)
-        sample = db.query.users.find_first(where=users.c.id == order[0], with_=with_)
+        sample = db.query.users.find_first(where=users.c.id == order[0], columns=user_columns, with_=with_)
         assert sample is not None and len(sample["projects"]) == PROJECTS and len(sample["ai_usage_log"]) == USAGE
         assert prepared.first(id=order[0]) == sample
 

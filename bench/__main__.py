@@ -1,0 +1,88 @@
+"""`python -m bench` (`make bench`): run every benchmark, then write the summary table into README.md."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.common import RESULTS
+
+BENCHMARKS = ["point_query", "relational_query", "cold_start", "seed_load", "branch_create"]
+README = Path(__file__).resolve().parent.parent / "README.md"
+START, END = "<!-- bench table -->", "<!-- /bench table -->"
+ANCHORS = {
+    "point_query": "raw psycopg, prepared statement",
+    "relational_query": "hand-written json_agg SQL via psycopg",
+    "cold_start": "a psycopg-only script",
+    "seed_load": "psycopg COPY of the same rows",
+    "branch_create": "CREATE DATABASE ... TEMPLATE",
+}
+EXTRA = {
+    "point_query": ("ratio_find_first", "find_first building its statement per call"),
+    "relational_query": ("ratio_find_first", "find_first building its statement per call"),
+    "cold_start": ("ratio_no_cache", "no reflection cache"),
+    "seed_load": ("rerun_ratio", "unchanged re-run / first load (goal {rerun_goal})"),
+    "branch_create": ("fixture_ratio", "per-test fixture, create + drop"),
+}
+
+
+def summary_table() -> str:
+    """The Markdown table of the latest bench/results/*.json."""
+    lines = ["| benchmark | anchor | pydb ÷ anchor (median) | goal | met | also measured |",
+             "|---|---|---|---|---|---|"]
+    for name in BENCHMARKS:
+        path = RESULTS / f"{name}.json"
+        if not path.exists():
+            lines.append(f"| `{name}` | {ANCHORS[name]} | not run | | | |")
+            continue
+        data = json.loads(path.read_text())
+        ratio, goal = data.get("ratio"), data.get("goal")
+        shown = "no ratio (anchor could not run)" if ratio is None else f"{ratio:.2f}x"
+        met = "" if ratio is None else ("yes" if ratio <= goal else "**no**")
+        key, label = EXTRA[name]
+        extra = data.get(key)
+        also = f"{label.format(**data)}: {extra:.2f}x" if isinstance(extra, int | float) else ""
+        lines.append(f"| `{name}` | {ANCHORS[name]} | {shown} | ≤ {goal} | {met} | {also} |")
+    env = {}
+    for name in BENCHMARKS:
+        path = RESULTS / f"{name}.json"
+        if path.exists():
+            env = json.loads(path.read_text()).get("environment", {})
+            break
+    if env:
+        lines.append("")
+        lines.append(f"PostgreSQL {env.get('postgresql')}, Python {env.get('python')}, psycopg {env.get('psycopg')}, "
+                     f"SQLAlchemy {env.get('sqlalchemy')}, {env.get('cpus')} CPUs. Details and raw samples: "
+                     "`bench/results/NAME.json`.")
+    return "\n".join(lines)
+
+
+def update_readme() -> None:
+    """Replace the table between the bench markers of README.md."""
+    text = README.read_text()
+    start = text.index(START) + len(START)
+    end = text.index(END, start) + len(END)
+    README.write_text(text[:start] + "\n" + summary_table() + "\n" + END + text[end:])
+
+
+def main() -> None:
+    """Run the benchmarks given (default: all) one process each, then refresh the README table."""
+    names = sys.argv[1:] or BENCHMARKS
+    for name in names:
+        started = time.monotonic()
+        print(f"== {name}", flush=True)
+        subprocess.run([sys.executable, "-m", f"bench.{name}"], check=True)
+        print(f"   ({time.monotonic() - started:.0f} s)\n", flush=True)
+    update_readme()
+    print(summary_table())
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--table"]:
+        update_readme()
+        print(summary_table())
+    else:
+        main()
