@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,6 +54,9 @@ class Database:
         self._engine_options = engine_options
         self._engine: Engine | None = None
         self._read_engine: Engine | None = None
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._read_connections: list[Any] = []
         self._metadata: sa.MetaData | None = None
         self._query: QueryRoot | None = None
 
@@ -121,22 +127,38 @@ class Database:
         return self._read_engine
 
     def fetch_all(self, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """Run one compiled SELECT on a pooled driver connection in autocommit; rows as dicts."""
-        from psycopg.rows import dict_row
+        """Run one compiled SELECT on this thread's autocommit read connection; rows as dicts."""
+        import psycopg
 
-        pooled = self.engine.raw_connection()
         try:
-            driver: Any = pooled.driver_connection
-            driver.autocommit = True
-            try:
-                with driver.cursor(row_factory=dict_row) as cursor:
-                    cursor.execute(sql, params, prepare=self.prepared_statements)
-                    rows: list[dict[str, Any]] = cursor.fetchall()
-                    return rows
-            finally:
-                driver.autocommit = False
-        finally:
-            pooled.close()
+            cursor = self._read_connection().execute(sql, params, prepare=self.prepared_statements)
+        except psycopg.OperationalError:
+            # A suspended compute or a restarted server closes idle connections: reads retry once.
+            self._close_read_connection()
+            cursor = self._read_connection().execute(sql, params, prepare=self.prepared_statements)
+        names = [column.name for column in cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def _read_connection(self) -> Any:
+        """This thread's (and process's) own driver connection in autocommit, for prepared queries."""
+        held = getattr(self._local, "read", None)
+        if held is not None and held[0] == os.getpid() and not held[1].closed:
+            return held[1]
+        pooled = self.engine.raw_connection()
+        driver: Any = pooled.driver_connection
+        pooled.detach()  # ours from now on (we close it): the pool opens another when it needs one
+        driver.autocommit = True
+        self._local.read = (os.getpid(), driver)
+        with self._lock:
+            self._read_connections.append(driver)
+        return driver
+
+    def _close_read_connection(self) -> None:
+        held = getattr(self._local, "read", None)
+        self._local.read = None
+        if held is not None and held[0] == os.getpid():
+            with contextlib.suppress(Exception):
+                held[1].close()
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -145,7 +167,12 @@ class Database:
             yield conn
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection, and the read connections of prepared queries."""
+        with self._lock:
+            held, self._read_connections = self._read_connections, []
+        for driver in held:
+            with contextlib.suppress(Exception):
+                driver.close()
         if self._engine is not None:
             self._engine.dispose()
 

@@ -203,12 +203,14 @@ class PreparedQuery:
 
     def all(self, **params: Any) -> list[Row]:
         """Return every matching row (with relations) for these parameter values."""
-        values = {**self._defaults, **params}
-        for name, processor in self._processors.items():
-            values[name] = processor(values[name])
-        for name, escaped in self._escaped.items():
-            values[escaped] = values.pop(name)
-        return [self._decoder(row, native=True) for row in self._db.fetch_all(self.sql, values)]
+        values = self._defaults | params
+        if self._processors or self._escaped:
+            for name, processor in self._processors.items():
+                values[name] = processor(values[name])
+            for name, escaped in self._escaped.items():
+                values[escaped] = values.pop(name)
+        decode = self._decoder
+        return [decode(row, native=True) for row in self._db.fetch_all(self.sql, values)]
 
     def first(self, **params: Any) -> Row | None:
         """Return the first matching row, or None."""
@@ -225,15 +227,20 @@ def _shape_key(table: sa.Table, columns: Iterable[str] | None, with_: Any) -> An
 
 
 def _freeze(value: Any) -> Any:
+    """A hashable stand-in for a with_ spec; TypeError when it holds values that must not be reused."""
     if value is None or value is True or isinstance(value, str | int):
         return value
     if isinstance(value, Mapping):
-        if any(k in value for k in ("where", "order_by")) and (value.get("where") is not None
-                                                              or value.get("order_by") is not None):
-            raise TypeError("expressions are not cached")
         return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
     if isinstance(value, list | tuple):
         return tuple(_freeze(v) for v in value)
+    if isinstance(value, sa.ClauseElement):
+        # An expression's structure (SQLAlchemy's cache key) identifies it, but only when it binds no
+        # values: a cached statement would otherwise carry the first call's values.
+        key = value._generate_cache_key()
+        if key is None or key.bindparams:
+            raise TypeError("an expression with bound values is not cached")
+        return key.key
     raise TypeError("not cacheable")
 
 

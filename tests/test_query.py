@@ -199,3 +199,39 @@ def test_pydb_find_prints_a_tree(db: Database) -> None:
     bad = run_pydb("find", "users", "--with", "project", "--url", db.url)
     assert bad.returncode == 1
     assert bad.stderr == "Error: users has no relation 'project'; relations: ai_usage_log, projects\n"
+
+
+def test_prepared_queries_survive_a_closed_connection_and_threads_get_their_own(db: Database) -> None:
+    import threading
+
+    import psycopg
+
+    users = db.tables["users"]
+    by_email = db.query.users.prepare(where=users.c.email == sa.bindparam("email"), columns=["name"])
+    assert by_email.first(email="ada@example.com") == {"name": "Ada"}
+    mine = db._read_connection()
+    # the server ends the session (as a suspended compute or a restart would): the next read reconnects
+    with psycopg.connect(db.url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (mine.info.backend_pid,))
+    assert by_email.first(email="bob@example.com") == {"name": "Bob"}
+    assert db._read_connection() is not mine
+
+    seen: list[object] = []
+    thread = threading.Thread(target=lambda: seen.extend([by_email.first(email="ada@example.com"),
+                                                          db._read_connection()]))
+    thread.start()
+    thread.join()
+    assert seen[0] == {"name": "Ada"} and seen[1] is not db._read_connection()
+    current = db._read_connection()
+    db.dispose()
+    assert mine.closed and seen[1].closed and current.closed  # type: ignore[attr-defined]
+
+
+def test_nested_filters_with_values_are_never_served_from_the_statement_cache(db: Database) -> None:
+    users, projects = db.tables["users"], db.tables["projects"]
+    ada = users.c.email == "ada@example.com"
+    cases = (("active", ["Analytical engine"]), ("archived", ["Notes"]), ("active", ["Analytical engine"]))
+    for status, expected in cases:
+        found = db.query.users.find_first(where=ada, with_={"projects": {
+            "where": projects.c.status == status, "order_by": projects.c.name, "columns": ["name"]}})
+        assert found is not None and [p["name"] for p in found["projects"]] == expected
