@@ -168,13 +168,19 @@ def test_a_safe_change_passes_both_lints(
     assert atlas("migrate", "lint", "--env", "ci", "--latest", "1", cwd=project, check=False).exit_code == 0
 
 
+def _hand_written_migration(atlas: AtlasRunner, project: Path, name: str, sql: str) -> Path:
+    """`atlas migrate new NAME`, write the SQL into the file, `atlas migrate hash`."""
+    atlas("migrate", "new", name, "--env", "local", cwd=project)
+    (created,) = [p for p in (project / "migrations").glob(f"*_{name}.sql")]
+    created.write_text(sql)
+    atlas("migrate", "hash", "--env", "local", cwd=project)
+    return created
+
+
 def test_an_index_built_concurrently_outside_a_transaction_passes(
     atlas: AtlasRunner, project: Path, pydb_dev_database: str,
 ) -> None:
-    atlas("migrate", "new", "users_name_index", "--env", "local", cwd=project)
-    (created,) = [p for p in (project / "migrations").glob("*.sql") if p.name.endswith("_users_name_index.sql")]
-    created.write_text(CONCURRENT_INDEX)
-    atlas("migrate", "hash", "--env", "local", cwd=project)
+    _hand_written_migration(atlas, project, "users_name_index", CONCURRENT_INDEX)
     result = _pydb_lint(project, pydb_dev_database, "--latest", "1")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 error(s), 0 warning(s)" in result.stdout
@@ -184,10 +190,8 @@ def test_an_index_built_concurrently_outside_a_transaction_passes(
 def test_the_same_index_without_the_txmode_directive_is_flagged(
     atlas: AtlasRunner, project: Path, pydb_dev_database: str,
 ) -> None:
-    atlas("migrate", "new", "users_name_index", "--env", "local", cwd=project)
-    (created,) = [p for p in (project / "migrations").glob("*.sql") if p.name.endswith("_users_name_index.sql")]
-    created.write_text(CONCURRENT_INDEX.replace("-- atlas:txmode none\n\n", ""))
-    atlas("migrate", "hash", "--env", "local", cwd=project)
+    _hand_written_migration(atlas, project, "users_name_index",
+                            CONCURRENT_INDEX.replace("-- atlas:txmode none\n\n", ""))
     code, report = _findings(project, pydb_dev_database, "--latest", "1")
     assert code == 1
     # Atlas calls it a warning (and squawk 2.70 misses a lone statement), but Atlas wraps the file in a
