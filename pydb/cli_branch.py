@@ -81,7 +81,7 @@ def list_cmd(as_json: bool) -> None:
 def url_cmd(name: str, pooled: bool) -> None:
     """Print the URL of branch NAME, for Atlas, pydb and psql (direct unless --pooled).
 
-    Example: atlas schema apply --env local --url "$(pydb branch url feature-x)"
+    Example: DATABASE_URL="$(pydb branch url feature-x)" atlas schema apply --env dev
     """
     from pydb.branches import branch_url
 
