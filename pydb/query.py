@@ -256,7 +256,7 @@ class Decoder:
 
     def __call__(self, row: Mapping[Any, Any], native: bool = False) -> Row:
         if native and not self.nested and not self.native_converters:
-            return dict(row)
+            return row if type(row) is dict else dict(row)
         out: Row = {}
         for name, convert in self.columns.items():
             value = row[name]
