@@ -88,3 +88,17 @@ def state() -> Iterator[dict[str, str]]:
     yield env
     run_pydb("dev", "down", env=env)
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def seed_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], str]:
+    """Write seed.yaml in a fresh working folder (the current one) and return its relative path."""
+    import textwrap
+
+    monkeypatch.chdir(tmp_path)
+
+    def write(text: str) -> str:
+        (tmp_path / "seed.yaml").write_text(textwrap.dedent(text))
+        return "seed.yaml"
+
+    return write

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -57,18 +55,6 @@ def contents(url: str) -> dict[str, list[tuple[Any, ...]]]:
                 "SELECT user_id, model, tokens_used, estimated_cost, endpoint FROM ai_usage_log"
             ).fetchall(), key=repr),
         }
-
-
-@pytest.fixture
-def seed_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Write seed.yaml in a fresh working folder and return its relative path."""
-    monkeypatch.chdir(tmp_path)
-
-    def write(text: str) -> str:
-        (tmp_path / "seed.yaml").write_text(textwrap.dedent(text))
-        return "seed.yaml"
-
-    return write
 
 
 def problems_of(url: str, path: str) -> list[str]:

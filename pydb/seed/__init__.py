@@ -54,31 +54,51 @@ def _collector_paused() -> Iterator[None]:
 
 def _load(path: str | Path, target: str, *, dry_run: bool, reset: bool,
           progress: ProgressCallback | None) -> SeedReport:
+    from pydb.seed.cache import RecordingEnviron, has_plan, load_plan, store_plan
+
     shown = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise SeedError([SeedProblem(shown, 1, 1, f"cannot read the seed file: {err}")]) from err
-    doc, problems = parse_seed(text, shown)
-    if problems:
-        raise SeedError(problems)
-    engine, tables = _reflect(target)
-    try:
-        checked, problems = validate_seed(doc, tables)
-        plan, plan_problems = plan_seed(shown, checked)
-        problems += plan_problems
+    env = RecordingEnviron(os.environ)
+    doc = None
+    if not has_plan(data, shown):
+        # A file seen for the first time is parsed before connecting: YAML mistakes come first.
+        doc, problems = parse_seed(text, shown, environ=env)
         if problems:
-            raise SeedError(sorted(problems, key=lambda p: (p.line, p.column)))
+            raise SeedError(problems)
+    engine, tables, fingerprint = _reflect(target)
+    try:
+        plan = load_plan(data, shown, fingerprint) if doc is None else None
+        if plan is None:
+            if doc is None:
+                doc, problems = parse_seed(text, shown, environ=env)
+                if problems:
+                    raise SeedError(problems)
+            checked, problems = validate_seed(doc, tables)
+            plan, plan_problems = plan_seed(shown, checked)
+            problems += plan_problems
+            if problems:
+                raise SeedError(sorted(problems, key=lambda p: (p.line, p.column)))
+            fresh = True
+        else:
+            fresh = False
         with contextlib.closing(engine.raw_connection()) as proxy:
             conn: Any = proxy.driver_connection
-            return write_plan(conn, plan, dry_run=dry_run, reset=reset, progress=progress)
+            report = write_plan(conn, plan, dry_run=dry_run, reset=reset, progress=progress)
+        if fresh:
+            store_plan(data, shown, fingerprint, env.read, plan)
+        return report
     finally:
         engine.dispose()
 
 
-def _reflect(url: str) -> tuple[sa.Engine, dict[str, sa.Table]]:
-    """The engine and the public schema's tables (name -> Table) of the database at url."""
+def _reflect(url: str) -> tuple[sa.Engine, dict[str, sa.Table], str]:
+    """The engine, the public schema's tables (name -> Table) and its catalog fingerprint."""
     from pydb.database import Database
+    from pydb.reflect import fingerprint
     from pydb.urls import to_direct
 
     # Seeds run over the direct host: one long transaction, COPY and an advisory lock.
@@ -87,7 +107,9 @@ def _reflect(url: str) -> tuple[sa.Engine, dict[str, sa.Table]]:
         with warnings.catch_warnings():
             # Tables whose foreign keys form a cycle: plan_seed reports the cycle by name instead.
             warnings.filterwarnings("ignore", "Cannot correctly sort tables", sa.exc.SAWarning)
-            return db.engine, db.tables
+            tables = db.tables
+        with db.connect() as conn:
+            return db.engine, tables, fingerprint(conn)
     except BaseException:
         db.dispose()
         raise

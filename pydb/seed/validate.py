@@ -38,6 +38,10 @@ class Ref:
     line: int = field(compare=False)
     column: int = field(compare=False)
 
+    def __reduce__(self) -> tuple[type[Ref], tuple[str, int, int]]:
+        # Plain constructor arguments pickle faster than the dataclass's slot state (seed plan cache).
+        return (Ref, (self.name, self.line, self.column))
+
 
 @dataclass(slots=True)
 class CheckedRow:
@@ -50,6 +54,10 @@ class CheckedRow:
     name_line: int
     name_column: int
     values: dict[str, Any]
+
+    def __reduce__(self) -> tuple[type[CheckedRow], tuple[Any, ...]]:
+        return (CheckedRow, (self.table, self.line, self.column, self.name, self.name_line, self.name_column,
+                             self.values))
 
 
 @dataclass(slots=True)
