@@ -57,7 +57,8 @@ class Database:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._read_connections: list[Any] = []
-        self._metadata: sa.MetaData | None = None
+        # (MetaData, name -> Table, catalog fingerprint), read once; refresh() forgets it
+        self._reflected: tuple[sa.MetaData, dict[str, sa.Table], str] | None = None
         self._query: QueryRoot | None = None
 
     def __repr__(self) -> str:
@@ -178,20 +179,29 @@ class Database:
 
     # -- tables ------------------------------------------------------------------------------
 
-    @property
-    def metadata(self) -> sa.MetaData:
-        """The reflected MetaData of the schema (cached; refreshed by refresh())."""
-        if self._metadata is None:
+    def _reflection(self) -> tuple[sa.MetaData, dict[str, sa.Table], str]:
+        if self._reflected is None:
             from pydb.reflect import load_tables
 
             with self.connect() as conn:
-                self._metadata = load_tables(conn, _cache_key(self.url), self.schema)
-        return self._metadata
+                metadata, printed = load_tables(conn, _cache_key(self.url), self.schema)
+            self._reflected = (metadata, {table.name: table for table in metadata.sorted_tables}, printed)
+        return self._reflected
+
+    @property
+    def metadata(self) -> sa.MetaData:
+        """The reflected MetaData of the schema (cached; refreshed by refresh())."""
+        return self._reflection()[0]
 
     @property
     def tables(self) -> dict[str, sa.Table]:
-        """Table name → sqlalchemy.Table for every table of the schema."""
-        return {table.name: table for table in self.metadata.sorted_tables}
+        """Table name → sqlalchemy.Table for every table of the schema, in foreign-key order."""
+        return self._reflection()[1]
+
+    @property
+    def fingerprint(self) -> str:
+        """The catalog fingerprint (pydb.reflect) of the schema the tables were read from."""
+        return self._reflection()[2]
 
     def table(self, name: str) -> sa.Table:
         """Return one table; an unknown name raises AttributeError listing the tables that exist."""
@@ -202,7 +212,7 @@ class Database:
 
     def refresh(self) -> None:
         """Forget the reflected schema so the next use reads it again."""
-        self._metadata = None
+        self._reflected = None
         self._query = None
 
     @property

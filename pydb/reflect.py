@@ -95,8 +95,8 @@ def _cache_file(folder: Path, key: str) -> Path:
     return folder / f"reflect-{digest}.pickle"
 
 
-def load_tables(conn: Connection, cache_key: str, schema: str = "public") -> sa.MetaData:
-    """Return the schema's tables from the cache when its fingerprint still matches, else reflect and cache."""
+def load_tables(conn: Connection, cache_key: str, schema: str = "public") -> tuple[sa.MetaData, str]:
+    """Return the schema's tables (from the cache while its fingerprint matches) and that fingerprint."""
     current = fingerprint(conn, schema)
     folder = cache_dir()
     path = _cache_file(folder, f"{cache_key}:{schema}") if folder else None
@@ -106,7 +106,7 @@ def load_tables(conn: Connection, cache_key: str, schema: str = "public") -> sa.
                 cached_print, metadata = pickle.load(handle)
             if cached_print == current and isinstance(metadata, sa.MetaData):
                 register_types(conn.dialect)
-                return metadata
+                return metadata, current
         except FileNotFoundError:
             pass
         except Exception as err:  # a stale or foreign pickle is only a cache miss
@@ -121,4 +121,4 @@ def load_tables(conn: Connection, cache_key: str, schema: str = "public") -> sa.
             tmp.replace(path)
         except OSError as err:
             log.debug("cannot write reflection cache %s: %s", path, err)
-    return metadata
+    return metadata, current

@@ -98,7 +98,6 @@ def _load(path: str | Path, target: str, *, dry_run: bool, reset: bool,
 def _reflect(url: str) -> tuple[sa.Engine, dict[str, sa.Table], str]:
     """The engine, the public schema's tables (name -> Table) and its catalog fingerprint."""
     from pydb.database import Database
-    from pydb.reflect import fingerprint
     from pydb.urls import to_direct
 
     # Seeds run over the direct host: one long transaction, COPY and an advisory lock.
@@ -107,9 +106,7 @@ def _reflect(url: str) -> tuple[sa.Engine, dict[str, sa.Table], str]:
         with warnings.catch_warnings():
             # Tables whose foreign keys form a cycle: plan_seed reports the cycle by name instead.
             warnings.filterwarnings("ignore", "Cannot correctly sort tables", sa.exc.SAWarning)
-            tables = db.tables
-        with db.connect() as conn:
-            return db.engine, tables, fingerprint(conn)
+            return db.engine, db.tables, db.fingerprint
     except BaseException:
         db.dispose()
         raise
