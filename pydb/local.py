@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -173,8 +174,9 @@ class LocalServer:
         )
 
     @staticmethod
+    @functools.cache
     def postgres_version() -> str:
-        """Return the version of the bundled PostgreSQL, e.g. '18.6'."""
+        """Return the version of the bundled PostgreSQL, e.g. '18.6' (asked once per process)."""
         out = subprocess.run([str(_bin("postgres")), "--version"], capture_output=True, text=True, check=True)
         return out.stdout.strip().rsplit(" ", 1)[-1]
 

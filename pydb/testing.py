@@ -58,7 +58,7 @@ def drop_database(url: str, name: str) -> None:
 
 def migrated_template(server: LocalServer, migrations: Path) -> str:
     """Return the name of a template database with migrations/ applied, creating it once per content."""
-    from pydb.atlas import run_atlas
+    from pydb.atlas import atlas_environ, run_atlas
 
     name = TEMPLATE_PREFIX + migrations_fingerprint(migrations)
     base = server.url()
@@ -74,7 +74,7 @@ def migrated_template(server: LocalServer, migrations: Path) -> str:
             run_atlas(
                 ["migrate", "apply", "--url", to_atlas(url), "--dir", f"file://{migrations.resolve()}",
                  "--revisions-schema", "atlas_schema_revisions"],
-                environ=_plain_environ(),
+                environ=atlas_environ(None),
             )
             import psycopg
             from psycopg import sql
@@ -87,12 +87,6 @@ def migrated_template(server: LocalServer, migrations: Path) -> str:
             drop_database(base, building)
             raise
     return name
-
-
-def _plain_environ() -> dict[str, str]:
-    from pydb.atlas import atlas_environ
-
-    return atlas_environ(None)
 
 
 @contextlib.contextmanager
