@@ -45,6 +45,18 @@ def project(tmp_path: Path) -> Path:
 AtlasRunner = Callable[..., AtlasResult]
 
 
+def add_migration(atlas: AtlasRunner, project: Path, name: str, sql: str, version: str | None = None) -> Path:
+    """`atlas migrate new NAME`, write the SQL, `atlas migrate hash`; a fixed version when two are made at once."""
+    if version:
+        created = project / "migrations" / f"{version}_{name}.sql"
+    else:
+        atlas("migrate", "new", name, "--env", "local", cwd=project)
+        (created,) = [p for p in (project / "migrations").glob(f"*_{name}.sql")]
+    created.write_text(sql)
+    atlas("migrate", "hash", "--env", "local", cwd=project)
+    return created
+
+
 @pytest.fixture
 def atlas(pydb_database: str, pydb_dev_database: str) -> AtlasRunner:
     """Run Atlas with atlas.hcl's local env pointed at this test's own database and dev database."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, AtlasRunner, run_pydb
+from tests.conftest import REPO, AtlasRunner, add_migration, run_pydb
 
 DROP_PASSWORD = ('  column "password_hash" {\n    type = varchar(255)\n    null = true\n  }\n', "")
 USAGE_TABLE_START = 'table "ai_usage_log" {'
@@ -168,19 +168,10 @@ def test_a_safe_change_passes_both_lints(
     assert atlas("migrate", "lint", "--env", "ci", "--latest", "1", cwd=project, check=False).exit_code == 0
 
 
-def _hand_written_migration(atlas: AtlasRunner, project: Path, name: str, sql: str) -> Path:
-    """`atlas migrate new NAME`, write the SQL into the file, `atlas migrate hash`."""
-    atlas("migrate", "new", name, "--env", "local", cwd=project)
-    (created,) = [p for p in (project / "migrations").glob(f"*_{name}.sql")]
-    created.write_text(sql)
-    atlas("migrate", "hash", "--env", "local", cwd=project)
-    return created
-
-
 def test_an_index_built_concurrently_outside_a_transaction_passes(
     atlas: AtlasRunner, project: Path, pydb_dev_database: str,
 ) -> None:
-    _hand_written_migration(atlas, project, "users_name_index", CONCURRENT_INDEX)
+    add_migration(atlas, project, "users_name_index", CONCURRENT_INDEX)
     result = _pydb_lint(project, pydb_dev_database, "--latest", "1")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 error(s), 0 warning(s)" in result.stdout
@@ -190,7 +181,7 @@ def test_an_index_built_concurrently_outside_a_transaction_passes(
 def test_the_same_index_without_the_txmode_directive_is_flagged(
     atlas: AtlasRunner, project: Path, pydb_dev_database: str,
 ) -> None:
-    _hand_written_migration(atlas, project, "users_name_index",
+    add_migration(atlas, project, "users_name_index",
                             CONCURRENT_INDEX.replace("-- atlas:txmode none\n\n", ""))
     code, report = _findings(project, pydb_dev_database, "--latest", "1")
     assert code == 1

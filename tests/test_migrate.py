@@ -13,7 +13,7 @@ import pytest
 
 from pydb.atlas import atlas_environ, find_atlas, run_atlas
 from pydb.urls import to_atlas
-from tests.conftest import AtlasRunner, run_pydb
+from tests.conftest import AtlasRunner, add_migration, run_pydb
 
 ENUM_VALUE_USED = '''-- atlas:txmode none
 
@@ -34,24 +34,12 @@ def _rows(url: str, query: str) -> list[tuple[object, ...]]:
         return list(conn.execute(query).fetchall())
 
 
-def _add_migration(atlas: AtlasRunner, project: Path, name: str, sql: str, version: str | None = None) -> Path:
-    """`atlas migrate new NAME`, write the SQL, `atlas migrate hash`; a fixed version when two are made at once."""
-    if version:
-        created = project / "migrations" / f"{version}_{name}.sql"
-    else:
-        atlas("migrate", "new", name, "--env", "local", cwd=project)
-        (created,) = [p for p in (project / "migrations").glob(f"*_{name}.sql")]
-    created.write_text(sql)
-    atlas("migrate", "hash", "--env", "local", cwd=project)
-    return created
-
-
 def test_an_enum_value_added_and_used_in_one_migration_applies_with_txmode_none(
     atlas: AtlasRunner, project: Path, pydb_database: str,
 ) -> None:
     with psycopg.connect(pydb_database) as conn:
         conn.execute("INSERT INTO users (email, name, role) VALUES ('ada@example.com', 'Ada', 'admin')")
-    _add_migration(atlas, project, "owner_role", ENUM_VALUE_USED)
+    add_migration(atlas, project, "owner_role", ENUM_VALUE_USED)
     result = atlas("migrate", "apply", "--env", "local", cwd=project)
     assert "ALTER TYPE \"user_role\" ADD VALUE 'owner'" in result.stdout
     assert _rows(pydb_database, "SELECT role::text FROM users") == [("owner",)]
@@ -62,7 +50,7 @@ def test_without_the_directive_the_same_migration_fails_and_changes_nothing(
 ) -> None:
     with psycopg.connect(pydb_database) as conn:
         conn.execute("INSERT INTO users (email, name, role) VALUES ('ada@example.com', 'Ada', 'admin')")
-    _add_migration(atlas, project, "owner_role", ENUM_VALUE_USED.replace("-- atlas:txmode none\n\n", ""))
+    add_migration(atlas, project, "owner_role", ENUM_VALUE_USED.replace("-- atlas:txmode none\n\n", ""))
     result = atlas("migrate", "apply", "--env", "local", cwd=project, check=False)
     assert result.exit_code == 1
     assert "unsafe use of new value" in result.stdout + result.stderr
@@ -70,7 +58,7 @@ def test_without_the_directive_the_same_migration_fails_and_changes_nothing(
 
 
 def test_an_index_built_concurrently_applies(atlas: AtlasRunner, project: Path, pydb_database: str) -> None:
-    _add_migration(atlas, project, "users_name_index", CONCURRENT_INDEX)
+    add_migration(atlas, project, "users_name_index", CONCURRENT_INDEX)
     atlas("migrate", "apply", "--env", "local", cwd=project)
     rows = _rows(
         pydb_database,
@@ -83,8 +71,8 @@ def test_an_index_built_concurrently_applies(atlas: AtlasRunner, project: Path, 
 def test_four_deploys_at_once_apply_each_migration_exactly_once(
     atlas: AtlasRunner, project: Path, empty_database: str,
 ) -> None:
-    _add_migration(atlas, project, "teams", ADD_TEAMS, version="20990101000001")
-    _add_migration(atlas, project, "nickname", ADD_NICKNAME, version="20990101000002")
+    add_migration(atlas, project, "teams", ADD_TEAMS, version="20990101000001")
+    add_migration(atlas, project, "nickname", ADD_NICKNAME, version="20990101000002")
     versions = sorted(p.name.split("_", 1)[0] for p in (project / "migrations").glob("*.sql"))
     environ = atlas_environ(None)
     args = [str(find_atlas()), "migrate", "apply", "--url", to_atlas(empty_database),
@@ -112,7 +100,7 @@ def test_four_deploys_at_once_apply_each_migration_exactly_once(
 def test_a_migration_edited_after_hashing_fails_validate_and_lint(
     atlas: AtlasRunner, project: Path, pydb_dev_database: str,
 ) -> None:
-    created = _add_migration(atlas, project, "teams", ADD_TEAMS)
+    created = add_migration(atlas, project, "teams", ADD_TEAMS)
     created.write_text(created.read_text() + ADD_NICKNAME)
     result = atlas("migrate", "validate", "--env", "local", cwd=project, check=False)
     assert result.exit_code == 1
@@ -139,12 +127,12 @@ def test_two_branches_adding_migrations_conflict_on_atlas_sum(atlas: AtlasRunner
     _git(project, "add", ".")
     _git(project, "commit", "-q", "-m", "base")
     _git(project, "checkout", "-q", "-b", "teams")
-    _add_migration(atlas, project, "teams", ADD_TEAMS, version="20990101000001")
+    add_migration(atlas, project, "teams", ADD_TEAMS, version="20990101000001")
     _git(project, "add", ".")
     _git(project, "commit", "-q", "-m", "teams")
     _git(project, "checkout", "-q", "main")
     _git(project, "checkout", "-q", "-b", "nickname")
-    _add_migration(atlas, project, "nickname", ADD_NICKNAME, version="20990101000002")
+    add_migration(atlas, project, "nickname", ADD_NICKNAME, version="20990101000002")
     _git(project, "add", ".")
     _git(project, "commit", "-q", "-m", "nickname")
 
@@ -160,6 +148,24 @@ def test_two_branches_adding_migrations_conflict_on_atlas_sum(atlas: AtlasRunner
     assert result.exit_code == 1
 
 
+PASSWORD_HASH_COLUMN = '  column "password_hash" {\n    type = varchar(255)\n    null = true\n  }\n'
+
+
+def _user_with_a_password_hash(url: str) -> None:
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO users (email, name, password_hash) VALUES ('ada@example.com', 'Ada', 'h')")
+
+
+def _edit_schema(project: Path, *replacements: tuple[str, str]) -> None:
+    """Apply text replacements to the project's schema.hcl, each of which must match."""
+    schema = project / "schema.hcl"
+    text = schema.read_text()
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new)
+    schema.write_text(text)
+
+
 def _dev_env_environ(target: str, dev: str) -> dict[str, str]:
     environ = atlas_environ(None)
     environ["PYDB_TARGET_URL"] = to_atlas(target)
@@ -170,11 +176,8 @@ def _dev_env_environ(target: str, dev: str) -> dict[str, str]:
 def test_schema_apply_on_the_shared_dev_env_holds_drops_back_without_opt_in(
     project: Path, pydb_database: str, pydb_dev_database: str,
 ) -> None:
-    with psycopg.connect(pydb_database) as conn:
-        conn.execute("INSERT INTO users (email, name, password_hash) VALUES ('ada@example.com', 'Ada', 'h')")
-    schema = project / "schema.hcl"
-    schema.write_text(schema.read_text().replace(
-        '  column "password_hash" {\n    type = varchar(255)\n    null = true\n  }\n', ""))
+    _user_with_a_password_hash(pydb_database)
+    _edit_schema(project, (PASSWORD_HASH_COLUMN, ""))
     environ = _dev_env_environ(pydb_database, pydb_dev_database)
 
     held = run_atlas(["schema", "apply", "--env", "dev", "--auto-approve"], cwd=project, environ=environ)
@@ -190,9 +193,7 @@ def test_schema_apply_on_the_shared_dev_env_holds_drops_back_without_opt_in(
 
 
 def test_schema_apply_on_the_local_env_still_drops(atlas: AtlasRunner, project: Path, pydb_database: str) -> None:
-    schema = project / "schema.hcl"
-    schema.write_text(schema.read_text().replace(
-        '  column "password_hash" {\n    type = varchar(255)\n    null = true\n  }\n', ""))
+    _edit_schema(project, (PASSWORD_HASH_COLUMN, ""))
     result = atlas("schema", "apply", "--env", "local", "--auto-approve", cwd=project)
     assert 'DROP COLUMN "password_hash"' in result.stdout
 
@@ -215,11 +216,8 @@ def test_a_neon_pooled_url_is_refused_for_deploys_with_the_direct_url(env: str, 
 def test_the_atlas_command_refuses_a_dev_push_that_drops_data(
     project: Path, pydb_database: str, pydb_dev_database: str,
 ) -> None:
-    with psycopg.connect(pydb_database) as conn:
-        conn.execute("INSERT INTO users (email, name, password_hash) VALUES ('ada@example.com', 'Ada', 'h')")
-    schema = project / "schema.hcl"
-    schema.write_text(schema.read_text().replace(
-        '  column "password_hash" {\n    type = varchar(255)\n    null = true\n  }\n', "").replace(
+    _user_with_a_password_hash(pydb_database)
+    _edit_schema(project, (PASSWORD_HASH_COLUMN, ""), (
         '  column "endpoint" {', '  column "region" {\n    type = text\n    null = true\n  }\n  column "endpoint" {'))
     launcher = Path(sys.executable).parent / "atlas"
     environ = dict(os.environ, DATABASE_URL=pydb_database, ATLAS_DEV_URL=pydb_dev_database)
