@@ -23,11 +23,11 @@ from pydb.branches.neon import NeonBranches
 from pydb.errors import BranchError
 from tests.conftest import run_pydb
 
-KEY = "napi_k3y0nlyf0rtests0123456789SECRET"
+KEY = "napi_placeholder_key_for_tests"
 PROJECT = "shiny-wind-028834"
 BASE = f"/api/v2/projects/{PROJECT}"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-PASSWORD = "npg_Pa55w0rdSECRET"
+PASSWORD = "placeholder-password-for-tests"
 HOST = "ep-cool-darkness-a1b2c3d4.us-east-2.aws.neon.tech"
 POOLED_HOST = "ep-cool-darkness-a1b2c3d4-pooler.us-east-2.aws.neon.tech"
 DIRECT_URI = f"postgresql://neondb_owner:{PASSWORD}@{HOST}/neondb?sslmode=require&channel_binding=require"

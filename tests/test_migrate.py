@@ -198,7 +198,7 @@ def test_schema_apply_on_the_local_env_still_drops(atlas: AtlasRunner, project: 
     assert 'DROP COLUMN "password_hash"' in result.stdout
 
 
-POOLED = "postgresql://app:s3cret@ep-cool-river-123456-pooler.us-east-2.aws.neon.tech/neondb?sslmode=require"
+POOLED = "postgresql://app:placeholder-password@ep-cool-river-123456-pooler.us-east-2.aws.neon.tech/neondb?sslmode=require"
 
 
 @pytest.mark.parametrize("env", ["prod", "dev"])
@@ -210,7 +210,7 @@ def test_a_neon_pooled_url_is_refused_for_deploys_with_the_direct_url(env: str, 
     assert result.returncode == 1
     assert "Neon pooled (-pooler) host" in result.stderr
     assert "postgresql://app:***@ep-cool-river-123456.us-east-2.aws.neon.tech/neondb?sslmode=require" in result.stderr
-    assert "s3cret" not in result.stderr + result.stdout
+    assert "placeholder-password" not in result.stderr + result.stdout
 
 
 def test_the_atlas_command_refuses_a_dev_push_that_drops_data(

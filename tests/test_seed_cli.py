@@ -124,8 +124,8 @@ def test_neon_default_branch_is_production(monkeypatch: pytest.MonkeyPatch, http
         httpserver.expect_request(f"{base}/branches/{branch}", method="GET").respond_with_json(
             {"branch": {"id": branch, "project_id": project, "name": branch, "default": default}})
     monkeypatch.delenv("PYDB_ENV", raising=False)
-    main = "postgresql://app:secret@ep-main-123.us-east-2.aws.neon.tech/app?sslmode=require"
-    other = "postgresql://app:secret@ep-feature-456-pooler.us-east-2.aws.neon.tech/app?sslmode=require"
+    main = "postgresql://app:placeholder-password@ep-main-123.us-east-2.aws.neon.tech/app?sslmode=require"
+    other = "postgresql://app:placeholder-password@ep-feature-456-pooler.us-east-2.aws.neon.tech/app?sslmode=require"
     monkeypatch.delenv("NEON_API_KEY", raising=False)
     check_production(main)  # without Neon credentials pydb cannot ask, and says so nowhere: not refused
     assert len(httpserver.log) == 0
@@ -135,7 +135,7 @@ def test_neon_default_branch_is_production(monkeypatch: pytest.MonkeyPatch, http
     check_production(other)
     with pytest.raises(ProductionGuardError, match=r"ep-main-123.* default \(production\) branch") as info:
         check_production(main)
-    assert "secret" not in str(info.value) and "napi_testkey" not in str(info.value)
+    assert "placeholder-password" not in str(info.value) and "napi_testkey" not in str(info.value)
     check_production("postgresql://postgres@127.0.0.1:5432/pydb")  # not a Neon host: not asked
     asked = [request.path for request, _ in httpserver.log]
     assert asked == [f"{base}/endpoints/ep-feature-456", f"{base}/branches/br-feature-2",
