@@ -79,10 +79,13 @@ def _ensure_os_user(name: str) -> None:
     try:
         pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(
+        made = subprocess.run(
             ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-            check=True, capture_output=True,
+            check=False, capture_output=True, text=True,
         )
+        # Exit 9: another process (a parallel test worker) created the user first.
+        if made.returncode not in (0, 9):
+            raise LocalServerError(f"cannot create the OS user {name}: {made.stderr.strip()}")
 
 
 def _free_port() -> int:
