@@ -49,10 +49,11 @@ system-deps:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; \
 	  else echo "note: pgbouncer is not installed; the pooler tests will be skipped (apt-get install pgbouncer)"; fi; }
 
-test: install atlas system-deps
+test: check atlas system-deps
 	@$(VENV)/bin/pytest -n 2 -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
 
+# ruff and mypy --strict over the library, the tests and the benchmarks (make test runs this first).
 check: install
 	$(VENV)/bin/ruff check pydb tests bench
 	$(VENV)/bin/mypy

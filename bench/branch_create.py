@@ -26,8 +26,8 @@ from psycopg import sql
 from bench.common import bench_database, summary, table, write_result
 from pydb.branches import create_branch
 from pydb.branches.local import LocalBranches
+from pydb.config import project_root
 from pydb.local import LocalServer, _bin
-from pydb.project import project_root
 from pydb.testing import scratch_database
 from pydb.urls import database_name, with_database
 

@@ -90,8 +90,8 @@ def write_result(name: str, *, ratio: float | None, goal: float, **fields: Any) 
 @contextmanager
 def bench_database() -> Iterator[str]:
     """A fresh copy of the migrated schema on pydb's bench server (.pydb/bench/), dropped afterwards."""
+    from pydb.config import project_root
     from pydb.local import LocalServer
-    from pydb.project import project_root
     from pydb.testing import migrated_template, scratch_database
 
     root = project_root()

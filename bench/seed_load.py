@@ -142,8 +142,8 @@ def load_sqlalchemy(url: str, rows: dict[str, list[tuple[Any, ...]]]) -> None:
 @contextmanager
 def fresh_databases() -> Iterator[Callable[[], Any]]:
     """A factory of fresh copies of the migrated schema on the bench server (.pydb/bench/)."""
+    from pydb.config import project_root
     from pydb.local import LocalServer
-    from pydb.project import project_root
     from pydb.testing import migrated_template, scratch_database
 
     root = project_root()
@@ -168,7 +168,7 @@ def stages(path: Path, url: str) -> dict[str, float]:
     import contextlib
     import gc
 
-    from pydb.seed import _reflect
+    from pydb.database import Database
     from pydb.seed.load import write_plan
     from pydb.seed.parse import parse_seed
     from pydb.seed.plan import plan_seed
@@ -179,16 +179,18 @@ def stages(path: Path, url: str) -> dict[str, float]:
         t0 = time.perf_counter()
         doc, _ = parse_seed(path.read_text(), str(path))
         t1 = time.perf_counter()
-        engine, tables, _fingerprint = _reflect(url)
+        db = Database(url)
+        tables = db.tables
         t2 = time.perf_counter()
         checked, _ = validate_seed(doc, tables)
         t3 = time.perf_counter()
         plan, _ = plan_seed(str(path), checked)
         t4 = time.perf_counter()
-        with contextlib.closing(engine.raw_connection()) as proxy:
-            write_plan(proxy.driver_connection, plan)
+        with contextlib.closing(db.engine.raw_connection()) as proxy:
+            conn: Any = proxy.driver_connection
+            write_plan(conn, plan)
         t5 = time.perf_counter()
-        engine.dispose()
+        db.dispose()
     finally:
         gc.enable()
     return {"parse": t1 - t0, "reflect": t2 - t1, "validate": t3 - t2, "plan": t4 - t3, "write": t5 - t4}

@@ -5,12 +5,17 @@
     with db.connect() as conn:
         conn.execute(select(users).where(users.c.email == "ada@example.com"))
 
-Table attributes (`pydb.users`, ...) resolve lazily to the default database's reflected tables;
-nothing connects at import time.
+Nothing connects at import time. Module attributes resolve lazily, by this rule:
+- `pydb.db` is the default Database (DATABASE_URL, else the running local database);
+- a name of one of pydb's own modules (`pydb.seed`, `pydb.query`, `pydb.config`, ...) is that module;
+- any other name is a table of the default database (`pydb.users`), or an AttributeError listing them.
+A table whose name is one of pydb's modules is reached as `pydb.db.tables["seed"]`.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import TYPE_CHECKING, Any
 
 from pydb.errors import PydbError
@@ -21,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["Database", "PydbError", "connect", "db"]
 
 _default: Database | None = None
+_MODULES = frozenset(module.name for module in pkgutil.iter_modules(__path__))
 
 
 def connect(url: str | None = None, **options: Any) -> Database:
@@ -44,6 +50,8 @@ def __getattr__(name: str) -> Any:
         from pydb.database import Database
 
         return Database
+    if name in _MODULES:
+        return importlib.import_module(f"{__name__}.{name}")
     if name.startswith("_"):
         raise AttributeError(name)
     return _default_database().table(name)

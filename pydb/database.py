@@ -15,9 +15,20 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from pydb.connection import resolve_url
-from pydb.errors import ConnectError
-from pydb.urls import host, is_local_host, is_neon_host, is_pooled_host, mask_password, query_params, to_sqlalchemy
+from pydb.config import Settings, load_settings
+from pydb.errors import ConnectError, QueryError, driver_message, driver_sqlstate, translate_driver_errors
+from pydb.urls import (
+    database_name,
+    host,
+    is_local_host,
+    is_neon_host,
+    is_pooled_host,
+    mask_password,
+    port,
+    query_params,
+    to_sqlalchemy,
+    username,
+)
 
 if TYPE_CHECKING:
     from pydb.query import QueryRoot
@@ -41,10 +52,12 @@ class Database:
         connect_timeout: int = DEFAULT_CONNECT_TIMEOUT,
         prepared_statements: bool | None = None,
         schema: str = "public",
+        settings: Settings | None = None,
         **engine_options: Any,
     ) -> None:
         self.url = url
         self.schema = schema
+        self.settings = settings or load_settings()
         self.wake_seconds = wake_seconds
         self.connect_timeout = connect_timeout
         hostname = host(url)
@@ -101,13 +114,16 @@ class Database:
             try:
                 return dialect.loaded_dbapi.connect(*cargs, **cparams)
             except psycopg.OperationalError as err:
-                reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-                fatal = getattr(err, "sqlstate", None) in _FATAL_SQLSTATES or "password authentication" in reason
+                reason = driver_message(err)
+                sqlstate = driver_sqlstate(err)
+                # libpq reports no SQLSTATE for a refused login, only its own words for it.
+                fatal = sqlstate in _FATAL_SQLSTATES or "password authentication failed" in reason
                 if fatal or time.monotonic() + delay > deadline:
                     raise ConnectError(
                         f"cannot connect to {mask_password(self.url)}"
                         + ("" if fatal else f" after {attempt} attempts")
-                        + f": {mask_password(reason)}"
+                        + f": {mask_password(reason)}",
+                        sqlstate=sqlstate, url=mask_password(self.url),
                     ) from None
                 log.warning(
                     "connecting to %s failed (%s); retrying in %.2fs", mask_password(self.url),
@@ -183,8 +199,9 @@ class Database:
         if self._reflected is None:
             from pydb.reflect import load_tables
 
-            with self.connect() as conn:
-                metadata, printed = load_tables(conn, _cache_key(self.url), self.schema)
+            with translate_driver_errors(self.url, "cannot read the tables"), self.connect() as conn:
+                metadata, printed = load_tables(conn, _cache_key(self.url), self.schema,
+                                                folder=self.settings.cache_folder)
             self._reflected = (metadata, {table.name: table for table in metadata.sorted_tables}, printed)
         return self._reflected
 
@@ -204,10 +221,10 @@ class Database:
         return self._reflection()[2]
 
     def table(self, name: str) -> sa.Table:
-        """Return one table; an unknown name raises AttributeError listing the tables that exist."""
+        """Return one table; an unknown name raises QueryError (an AttributeError) listing the tables."""
         tables = self.tables
         if name not in tables:
-            raise AttributeError(f"no table {name!r} in {self!r}; tables: {', '.join(sorted(tables)) or 'none'}")
+            raise QueryError(f"no table {name!r} in {self!r}; tables: {', '.join(sorted(tables)) or 'none'}")
         return tables[name]
 
     def refresh(self) -> None:
@@ -226,10 +243,12 @@ class Database:
 
 
 def _cache_key(url: str) -> str:
-    parts = sa.engine.make_url(to_sqlalchemy(url))
-    return f"{parts.host}:{parts.port}:{parts.database}:{parts.username}"
+    return f"{host(url)}:{port(url)}:{database_name(url)}:{username(url)}"
 
 
-def connect(url: str | None = None, **options: Any) -> Database:
+def connect(url: str | None = None, *, settings: Settings | None = None, **options: Any) -> Database:
     """Return a Database for url, else DATABASE_URL, else the running local database."""
-    return Database(resolve_url(url), **options)
+    from pydb.local import resolve_url
+
+    settings = settings or load_settings()
+    return Database(resolve_url(url, settings), settings=settings, **options)

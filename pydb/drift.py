@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pydb.atlas.environ import atlas_environ
+from pydb.config import Settings, load_settings
 from pydb.errors import AtlasError, ConfigError
 from pydb.urls import mask_password, to_atlas, to_direct
+
+if TYPE_CHECKING:
+    from pydb.atlas import Atlas
 
 __all__ = ["DriftReport", "check_drift", "format_drift"]
 
 REVISIONS_SCHEMA = "atlas_schema_revisions"
-_SYNCED = "Schemas are synced"
 
 
 @dataclass(frozen=True)
@@ -47,59 +50,41 @@ def check_drift(
     project: Path | None = None,
     environ: dict[str, str] | None = None,
     check_schema: bool = True,
+    settings: Settings | None = None,
 ) -> DriftReport:
     """Compare a live database (default DATABASE_URL, else the local one) with migrations/ and schema.hcl."""
-    from pydb.atlas import atlas_environ
-    from pydb.connection import resolve_url
-    from pydb.project import project_root
+    from pydb.atlas import Atlas
+    from pydb.local import resolve_url
 
-    root = (project or project_root()).resolve()
+    settings = settings or load_settings(project)
+    root = (project or settings.root).resolve()
     migrations = root / "migrations"
     if not migrations.is_dir():
         raise ConfigError(f"no migrations/ folder in {root}")
-    live = to_atlas(to_direct(resolve_url(url)))
-    env = dict(environ) if environ is not None else atlas_environ("ci")
-    dev = env.get("PYDB_DEV_URL", "")
+    live = to_atlas(to_direct(resolve_url(url, settings)))
+    atlas = Atlas(cwd=root, settings=settings,
+                  environ=environ if environ is not None else atlas_environ("ci", settings))
+    dev = atlas.environ("ci").get("PYDB_DEV_URL", "")
     if not dev:
         raise ConfigError("no dev database for Atlas: set ATLAS_DEV_URL, or start the local one with `pydb dev up`")
 
-    status = _migrate_status(live, migrations, root, env)
-    applied = [str(r["Version"]) for r in status.get("Applied") or [] if r.get("Version")]
-    available = [str(f["Version"]) for f in status.get("Available") or [] if f.get("Version")]
-    pending = [str(f["Name"]) for f in status.get("Available") or [] if str(f.get("Version")) not in applied]
+    status = atlas.migrate_status(url=live, directory=f"file://{migrations}", revisions_schema=REVISIONS_SCHEMA)
+    applied = [r.version for r in status.applied if r.version]
+    pending = [f.name for f in status.available if f.version not in applied]
 
     with tempfile.TemporaryDirectory(prefix="pydb-drift-") as tmp:
-        expected = _applied_dir(migrations, set(applied), Path(tmp), root, env)
+        expected = _applied_dir(atlas, migrations, set(applied), Path(tmp))
         target = f"file://{expected}" if expected else dev
-        live_sql = _schema_diff(live, target, dev, root, env)
+        live_sql = _schema_diff(atlas, live, target, dev)
     schema_sql = ""
-    if check_schema and (root / "schema.hcl").is_file() and available:
-        schema_sql = _schema_diff(f"file://{migrations}", f"file://{root / 'schema.hcl'}", dev, root, env)
+    if check_schema and (root / "schema.hcl").is_file() and status.available:
+        schema_sql = _schema_diff(atlas, f"file://{migrations}", f"file://{root / 'schema.hcl'}", dev)
     return DriftReport(url=mask_password(live), applied=applied, pending=pending, live_sql=live_sql,
                        schema_sql=schema_sql)
 
 
-def _migrate_status(live: str, migrations: Path, root: Path, env: dict[str, str]) -> dict[str, Any]:
-    from pydb.atlas import run_atlas
-
-    result = run_atlas(
-        ["migrate", "status", "--url", live, "--dir", f"file://{migrations}",
-         "--revisions-schema", REVISIONS_SCHEMA, "--format", "{{ json . }}"],
-        cwd=root, environ=env,
-    )
-    try:
-        data = json.loads(result.stdout)
-    except json.JSONDecodeError as err:
-        raise AtlasError(f"atlas migrate status printed no JSON: {result.stdout[:200]!r}") from err
-    if not isinstance(data, dict):
-        raise AtlasError("atlas migrate status printed unexpected JSON")
-    return data
-
-
-def _applied_dir(migrations: Path, applied: set[str], tmp: Path, root: Path, env: dict[str, str]) -> Path | None:
+def _applied_dir(atlas: Atlas, migrations: Path, applied: set[str], tmp: Path) -> Path | None:
     """A copy of migrations/ holding only the applied files (hashed again), or None if none is applied."""
-    from pydb.atlas import run_atlas
-
     files = [f for f in sorted(migrations.glob("*.sql")) if f.name.split("_", 1)[0] in applied]
     if not files:
         return None
@@ -107,23 +92,21 @@ def _applied_dir(migrations: Path, applied: set[str], tmp: Path, root: Path, env
     dest.mkdir()
     for f in files:
         shutil.copy(f, dest / f.name)
-    run_atlas(["migrate", "hash", "--dir", f"file://{dest}"], cwd=root, environ=env)
+    atlas.migrate_hash(directory=f"file://{dest}")
     return dest
 
 
-def _schema_diff(source: str, target: str, dev: str, root: Path, env: dict[str, str]) -> str:
-    from pydb.atlas import run_atlas
-
+def _schema_diff(atlas: Atlas, source: str, target: str, dev: str) -> str:
     try:
-        result = run_atlas(["schema", "diff", "--from", source, "--to", target, "--dev-url", dev], cwd=root,
-                           environ=env)
+        return atlas.schema_diff(source, target, dev_url=dev)
     except AtlasError as err:
-        # A difference Atlas finds but cannot write as SQL (a removed enum value) is still drift.
-        if "not supported" in str(err):
-            return f"-- a difference Atlas cannot write as SQL: {str(err).split(': ', 1)[-1]}"
-        raise
-    text = result.stdout.strip()
-    return "" if not text or text.startswith(_SYNCED) else text
+        # When the source diffs cleanly against itself, the failure came from the difference: one Atlas
+        # finds but cannot write as SQL (a removed enum value). That is drift too, not a broken input.
+        try:
+            atlas.schema_diff(source, source, dev_url=dev)
+        except AtlasError:
+            raise err from None
+        return f"-- a difference Atlas cannot write as SQL: {str(err).split(': ', 1)[-1]}"
 
 
 def format_drift(report: DriftReport) -> str:

@@ -10,10 +10,14 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydb.errors import AtlasError, ConfigError, LintError
+from pydb.config import Settings, load_settings, process_environ
+from pydb.errors import ConfigError, LintError
 from pydb.urls import mask_password
+
+if TYPE_CHECKING:
+    from pydb.atlas import LintSummary
 
 __all__ = [
     "DEFAULT_SQUAWK_EXCLUDES",
@@ -162,96 +166,67 @@ def lint_migrations(
     env: str = "ci",
     environ: dict[str, str] | None = None,
     squawk: bool = True,
+    settings: Settings | None = None,
 ) -> LintReport:
     """Lint the new migration files (the last N, or those added since a git base) with Atlas and squawk."""
-    from pydb.atlas import atlas_environ, first_error, run_atlas
-    from pydb.project import project_root
+    from pydb.atlas import Atlas
 
     if (latest is None) == (git_base is None):
         raise ConfigError("give exactly one of --latest N or --git-base BRANCH")
     if latest is not None and latest < 1:
         raise ConfigError(f"--latest must be 1 or more, not {latest}")
-    root = (project or project_root()).resolve()
+    settings = settings or load_settings(project)
+    root = (project or settings.root).resolve()
     if not (root / "atlas.hcl").is_file():
         raise ConfigError(f"no atlas.hcl in {root}: run pydb lint in the repository")
-    args = ["migrate", "lint", "--env", env, "--format", "{{ json . }}"]
-    args += ["--latest", str(latest)] if latest is not None else ["--git-base", str(git_base)]
-    result = run_atlas(args, cwd=root, environ=environ if environ is not None else atlas_environ(env), check=False)
-    summary = _parse_json(result.stdout)
-    if summary is None:
-        raise AtlasError(
-            f"atlas migrate lint failed: {mask_password(first_error(result.stderr, result.stdout))}",
-            stderr=mask_password(result.stderr), exit_code=result.exit_code,
-        )
-    migrations = root / _migrations_dir(summary)
+    summary = Atlas(cwd=root, environ=environ, settings=settings).migrate_lint(
+        env=env, latest=latest, git_base=git_base)
+    migrations = root / summary.directory.removeprefix("file://")
     files, findings = _atlas_findings(summary, migrations)
-    if result.exit_code != 0 and not any(f.severity == "error" for f in findings):
+    if summary.exit_code != 0 and not any(f.severity == "error" for f in findings):
         findings.append(Finding(
             file="", line=0, statement="", tool="atlas", rule="atlas", severity="error",
-            message=mask_password(first_error(result.stderr, result.stdout)), why=_REPLAY_ADVICE[0],
-            fix=_REPLAY_ADVICE[1],
+            message=mask_password(summary.message), why=_REPLAY_ADVICE[0], fix=_REPLAY_ADVICE[1],
         ))
     if squawk and files:
         findings += run_squawk([migrations / name for name in files], root=root)
     return LintReport(files=files, findings=findings)
 
 
-def _parse_json(text: str) -> dict[str, Any] | None:
-    text = text.strip()
-    if not text.startswith("{"):
-        return None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _migrations_dir(summary: dict[str, Any]) -> str:
-    env = summary.get("Env") or {}
-    folder = env.get("Dir") or "migrations"
-    return str(folder).removeprefix("file://")
-
-
-def _atlas_findings(summary: dict[str, Any], migrations: Path) -> tuple[list[str], list[Finding]]:
+def _atlas_findings(summary: LintSummary, migrations: Path) -> tuple[list[str], list[Finding]]:
     files: list[str] = []
     findings: list[Finding] = []
-    for report in summary.get("Files") or []:
-        name = str(report.get("Name", ""))
-        text = str(report.get("Text") or "")
-        failed = {part.strip() for part in str(report.get("Error") or "").split(";") if part.strip()}
-        if name == "atlas.sum":
+    for report in summary.files:
+        failed = {part.strip() for part in report.error.split(";") if part.strip()}
+        if report.name == "atlas.sum":
             findings.append(Finding(
-                file=name, line=0, statement="", tool="atlas", rule="atlas.sum", severity="error",
-                message=str(report.get("Error") or "checksum mismatch"), why=_SUM_ADVICE[0], fix=_SUM_ADVICE[1],
+                file=report.name, line=0, statement="", tool="atlas", rule="atlas.sum", severity="error",
+                message=report.error or "checksum mismatch", why=_SUM_ADVICE[0], fix=_SUM_ADVICE[1],
             ))
             continue
-        files.append(name)
-        if not text and (migrations / name).is_file():
-            text = (migrations / name).read_text()
-        reports = report.get("Reports") or []
-        for rep in reports:
-            severity = "error" if str(rep.get("Text", "")) in failed else "warning"
-            for diag in rep.get("Diagnostics") or []:
-                code = str(diag.get("Code") or "")
-                level = "error" if code in _ATLAS_ALWAYS_ERRORS else severity
-                pos = int(diag.get("Pos") or 0)
-                why, fix = _ATLAS_ADVICE.get(code, (str(rep.get("Text", "")), "see https://atlasgo.io/lint/analyzers"))
+        files.append(report.name)
+        text = report.text
+        if not text and (migrations / report.name).is_file():
+            text = (migrations / report.name).read_text()
+        for group in report.reports:
+            severity = "error" if group.text in failed else "warning"
+            for diag in group.diagnostics:
+                level = "error" if diag.code in _ATLAS_ALWAYS_ERRORS else severity
+                why, fix = _ATLAS_ADVICE.get(diag.code, (group.text, "see https://atlasgo.io/lint/analyzers"))
                 findings.append(Finding(
-                    file=name, line=_line_of(text, pos), statement=_statement_at(text, pos), tool="atlas",
-                    rule=code or "atlas", message=str(diag.get("Text", "")), why=why, fix=fix, severity=level,
+                    file=report.name, line=_line_of(text, diag.pos), statement=_statement_at(text, diag.pos),
+                    tool="atlas", rule=diag.code or "atlas", message=diag.text, why=why, fix=fix, severity=level,
                 ))
-        if failed and not reports:
+        if failed and not report.reports:
             findings.append(Finding(
-                file=name, line=0, statement="", tool="atlas", rule="replay", severity="error",
-                message=mask_password(str(report.get("Error"))), why=_REPLAY_ADVICE[0], fix=_REPLAY_ADVICE[1],
+                file=report.name, line=0, statement="", tool="atlas", rule="replay", severity="error",
+                message=mask_password(report.error), why=_REPLAY_ADVICE[0], fix=_REPLAY_ADVICE[1],
             ))
-    for step in summary.get("Steps") or []:
-        error = step.get("Error")
-        if error and not findings:
+    for step in summary.steps:
+        if step.error and not findings:
             findings.append(Finding(
                 file="", line=0, statement="", tool="atlas", rule="replay", severity="error",
-                message=mask_password(f"{step.get('Name')}: {error}"), why=_REPLAY_ADVICE[0], fix=_REPLAY_ADVICE[1],
+                message=mask_password(f"{step.name}: {step.error}"), why=_REPLAY_ADVICE[0], fix=_REPLAY_ADVICE[1],
             ))
     return files, findings
 
@@ -301,7 +276,7 @@ def _squawk_group(files: list[Path], *, root: Path, assume_in_transaction: bool)
         args += ["--exclude", ",".join(DEFAULT_SQUAWK_EXCLUDES)]
     args.append("--assume-in-transaction" if assume_in_transaction else "--no-assume-in-transaction")
     args += [str(f) for f in files]
-    env = dict(os.environ, NO_COLOR="1")
+    env = {**process_environ(), "NO_COLOR": "1"}
     proc = subprocess.run(args, cwd=root, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           check=False)
     try:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import json
 import os
-import shutil
 import signal
 import socket
 import stat
@@ -18,8 +16,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydb.errors import LocalServerError
-from pydb.project import state_dir
+import filelock
+
+from pydb.config import Settings, load_settings
+from pydb.errors import ConfigError, LocalServerError, translate_driver_errors
 
 APP_DATABASE = "pydb"
 DEV_DATABASE = "pydb_dev"
@@ -61,6 +61,7 @@ class UpResult:
     url: str
     dev_url: str
     created: tuple[str, ...]
+    port_note: str | None = None  # said when the saved port was taken and another one is used
 
 
 def _bin(name: str) -> Path:
@@ -85,7 +86,7 @@ def _ensure_os_user(name: str) -> None:
         )
         # Exit 9: another process (a parallel test worker) created the user first.
         if made.returncode not in (0, 9):
-            raise LocalServerError(f"cannot create the OS user {name}: {made.stderr.strip()}")
+            raise LocalServerError(f"cannot create the OS user {name}: {made.stderr.strip()}") from None
 
 
 def _free_port() -> int:
@@ -96,6 +97,8 @@ def _free_port() -> int:
 
 def _port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As PostgreSQL does: a port whose last connections are in TIME_WAIT is still free to listen on.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -116,7 +119,7 @@ class LocalServer:
     """A PostgreSQL server whose data folder is <state>/pgdata, listening on 127.0.0.1 only."""
 
     def __init__(self, state: Path | None = None) -> None:
-        self.state = (state or state_dir()).resolve()
+        self.state = (state or load_settings().state).resolve()
         self.pgdata = self.state / "pgdata"
         self.log_dir = self.state / "log"
         self.log_file = self.log_dir / "postgres.log"
@@ -131,14 +134,15 @@ class LocalServer:
         with self._locked():
             self._check_state()
             action = "running"
+            note = None
             if not (self.pgdata / "PG_VERSION").exists():
                 self._initdb()
             if not self._running_pid():
                 action = "recovered" if (self.pgdata / "postmaster.pid").exists() else "started"
-                self._start()
+                note = self._start()
             created = self._ensure_databases()
             port = self._port()
-            return UpResult(action, server_url(port), server_url(port, DEV_DATABASE), created)
+            return UpResult(action, server_url(port), server_url(port, DEV_DATABASE), created, note)
 
     def down(self) -> bool:
         """Stop the server; return False when it was not running."""
@@ -187,12 +191,8 @@ class LocalServer:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        with open(self.lock_file, "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with filelock.FileLock(self.lock_file):
+            yield
 
     def _read_config(self) -> dict[str, object]:
         try:
@@ -339,17 +339,22 @@ class LocalServer:
             with contextlib.suppress(psutil.Error, ProcessLookupError):
                 os.kill(proc.pid, signal.SIGKILL)  # type: ignore[attr-defined]
 
-    def _start(self) -> None:
+    def _start(self) -> str | None:
+        """Start the server on its saved port; another port only when that one is taken (and say so)."""
         self._prepare_permissions()
         self._reap_orphans()
         port = self._port()
+        note = None
         if not _port_is_free(port):
-            port = _free_port()
+            old, port = port, _free_port()
             self._write_config(port)
+            note = (f"note: port {old} is taken by another program; the local database now listens on {port} "
+                    f"(update URLs you saved, or free {old} and run `pydb dev down` then `pydb dev up`)")
         try:
             self._pg_ctl(["start", "-w", "-t", "60", "-l", str(self.log_file), "-o", f"-p {port}"])
         except LocalServerError as err:
             raise LocalServerError(f"{err}; server log: {self.log_file}\n{self._log_tail()}") from err
+        return note
 
     def _log_tail(self) -> str:
         try:
@@ -368,17 +373,18 @@ class LocalServer:
         import psycopg
         from psycopg import sql
 
-        port = self._port()
+        from pydb.databases import admin_connection, create_database, database_exists
+
+        url = server_url(self._port())
         created = []
-        with psycopg.connect(server_url(port, "postgres"), autocommit=True) as conn:
-            existing = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
+        with translate_driver_errors(url), admin_connection(url) as conn:
             for name in (APP_DATABASE, DEV_DATABASE):
-                if name not in existing:
-                    # autocommit: CREATE DATABASE cannot run inside a transaction block
-                    conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                if not database_exists(conn, name):
+                    create_database(conn, name)
                     created.append(name)
         for name in created:
-            with psycopg.connect(server_url(port, name), autocommit=True) as conn:
+            with translate_driver_errors(url), psycopg.connect(server_url(self._port(), name),
+                                                                autocommit=True) as conn:
                 for ext in EXTENSIONS:
                     conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(ext)))
         return tuple(created)
@@ -389,7 +395,7 @@ class LocalServer:
         from psycopg import sql
 
         counts: dict[str, int] = {}
-        with psycopg.connect(url, autocommit=True) as conn:
+        with translate_driver_errors(url), psycopg.connect(url, autocommit=True) as conn:
             names = [
                 row[0]
                 for row in conn.execute(
@@ -403,6 +409,14 @@ class LocalServer:
         return counts
 
 
-def remove_state(state: Path) -> None:
-    """Delete a stopped local server's folder (used by `pydb dev reset`)."""
-    shutil.rmtree(state)
+def resolve_url(url: str | None = None, settings: Settings | None = None) -> str:
+    """Return the URL to use: the argument, else DATABASE_URL, else the running local database."""
+    if url:
+        return url
+    settings = settings or load_settings()
+    if settings.database_url:
+        return settings.database_url
+    server = LocalServer(settings.state)
+    if server.is_running():
+        return server.url()
+    raise ConfigError("no database: set DATABASE_URL, or start the local one with `pydb dev up`")

@@ -8,12 +8,11 @@ The test server keeps its data in .pydb/test/ (or $PYDB_TEST_STATE_DIR), apart f
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from pydb.config import load_settings
 from pydb.errors import PydbError
 from pydb.local import DEV_DATABASE, LocalServer
 from pydb.testing import migrated_template, scratch_database
@@ -27,8 +26,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture(scope="session")
 def pydb_server(pytestconfig: pytest.Config) -> LocalServer:
     """The local PostgreSQL server the tests run on, started if needed."""
-    state = os.environ.get("PYDB_TEST_STATE_DIR") or str(pytestconfig.rootpath / ".pydb" / "test")
-    server = LocalServer(Path(state))
+    server = LocalServer(load_settings(pytestconfig.rootpath).test_state)
     try:
         server.up()
     except PydbError as err:

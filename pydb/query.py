@@ -19,13 +19,15 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql import visitors
 
-from pydb.errors import QueryError
+from pydb.errors import QueryError, translate_driver_errors
 from pydb.relations import Relation, relations_of
+from pydb.tuning import expression_shape
 from pydb.vector import Vector, parse_vector
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
+    from pydb.config import Settings
     from pydb.database import Database
 
 Row = dict[str, Any]
@@ -59,13 +61,17 @@ class QueryRoot:
             self._relations = relations_of(self._db.tables)
         return self._relations
 
-    def __getattr__(self, name: str) -> TableQuery:
-        if name.startswith("__"):
-            raise AttributeError(name)
+    def table(self, name: str) -> TableQuery:
+        """The queries of one table, by name (QueryError listing the tables when there is none)."""
         tables = self._db.tables
         if name not in tables:
             raise QueryError(f"no table {name!r}; tables: {', '.join(sorted(tables)) or 'none'}")
         return TableQuery(self, tables[name])
+
+    def __getattr__(self, name: str) -> TableQuery:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self.table(name)
 
     def __dir__(self) -> list[str]:
         return sorted(self._db.tables)
@@ -93,7 +99,7 @@ class TableQuery:
         if connection is not None:
             rows = connection.execute(stmt).mappings().all()
         else:
-            with self._root._db.read_engine.connect() as conn:
+            with translate_driver_errors(self._root._db.url), self._root._db.read_engine.connect() as conn:
                 rows = conn.execute(stmt).mappings().all()
         return [decode(row, native=True) for row in rows]
 
@@ -235,12 +241,10 @@ def _freeze(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return tuple(_freeze(v) for v in value)
     if isinstance(value, sa.ClauseElement):
-        # An expression's structure (SQLAlchemy's cache key) identifies it, but only when it binds no
-        # values: a cached statement would otherwise carry the first call's values.
-        key = value._generate_cache_key()
-        if key is None or key.bindparams:
+        shape = expression_shape(value)
+        if shape is None:
             raise TypeError("an expression with bound values is not cached")
-        return key.key
+        return shape
     raise TypeError("not cacheable")
 
 
@@ -407,3 +411,19 @@ def _from_text(column_type: sa.types.TypeEngine[Any], text: str) -> Any:
     if python_type is dt.datetime:
         return dt.datetime.fromisoformat(text)
     return text
+
+
+def find_rows(
+    table: str, equal: Mapping[str, str], relations: Iterable[str] = (), *, limit: int = 1,
+    url: str | None = None, settings: Settings | None = None,
+) -> list[Row]:
+    """Rows of a table whose columns equal text values (as typed on a command line), with relations."""
+    from pydb.database import connect
+
+    db = connect(url, settings=settings)
+    try:
+        query = db.query.table(table)
+        return query.find_many(where=where_equal(query.table, equal), limit=limit,
+                               with_={name: True for name in relations})
+    finally:
+        db.dispose()

@@ -11,8 +11,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.schema import ColumnDefault
 
+from pydb.tuning import set_update_default
 from pydb.vector import Vector
 
 log = logging.getLogger("pydb")
@@ -75,19 +75,7 @@ def _refresh_updated_at(table: sa.Table) -> None:
     """Give updated_at an ON UPDATE of now(): the database's clock, unless the caller sets the column."""
     column = table.columns.get(UPDATED_AT)
     if column is not None and column.onupdate is None:
-        ColumnDefault(sa.func.now(), for_update=True)._set_parent_with_dispatch(column)
-
-
-def cache_dir() -> Path | None:
-    """Return where reflected schemas are cached, or None when caching is off (PYDB_REFLECT_CACHE=0)."""
-    configured = os.environ.get("PYDB_REFLECT_CACHE")
-    if configured == "0":
-        return None
-    if configured:
-        return Path(configured)
-    from pydb.project import state_dir
-
-    return state_dir() / "cache"
+        set_update_default(column, sa.func.now())
 
 
 def _cache_file(folder: Path, key: str) -> Path:
@@ -95,10 +83,11 @@ def _cache_file(folder: Path, key: str) -> Path:
     return folder / f"reflect-{digest}.pickle"
 
 
-def load_tables(conn: Connection, cache_key: str, schema: str = "public") -> tuple[sa.MetaData, str]:
-    """Return the schema's tables (from the cache while its fingerprint matches) and that fingerprint."""
+def load_tables(
+    conn: Connection, cache_key: str, schema: str = "public", *, folder: Path | None = None,
+) -> tuple[sa.MetaData, str]:
+    """Return the schema's tables (from the cache in folder while its fingerprint matches) and that fingerprint."""
     current = fingerprint(conn, schema)
-    folder = cache_dir()
     path = _cache_file(folder, f"{cache_key}:{schema}") if folder else None
     if path is not None:
         try:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import filelock
+
+from pydb.databases import admin_connection, create_database, database_exists, drop_database, rename_database
+from pydb.errors import translate_driver_errors
 from pydb.local import DEV_DATABASE, LocalServer
 from pydb.urls import to_atlas, with_database
+
+__all__ = ["TEMPLATE_PREFIX", "migrated_template", "migrations_fingerprint", "scratch_database"]
 
 TEMPLATE_PREFIX = "pydb_tpl_"
 
@@ -25,66 +30,29 @@ def migrations_fingerprint(migrations: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def database_exists(url: str, name: str) -> bool:
-    """Tell whether a database of that name exists on the server of url."""
-    import psycopg
-
-    with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
-        row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        return row is not None
-
-
-def create_database(url: str, name: str, template: str | None = None) -> str:
-    """Create a database (a copy of template when given) and return its URL."""
-    import psycopg
-    from psycopg import sql
-
-    query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-    if template:
-        query = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
-    with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
-        conn.execute(query)
-    return with_database(url, name)
-
-
-def drop_database(url: str, name: str) -> None:
-    """Drop a database if it exists, closing its connections (tests' own databases only)."""
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(with_database(url, "postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
 def migrated_template(server: LocalServer, migrations: Path) -> str:
     """Return the name of a template database with migrations/ applied, creating it once per content."""
-    from pydb.atlas import atlas_environ, run_atlas
+    from pydb.atlas import Atlas, atlas_environ
 
     name = TEMPLATE_PREFIX + migrations_fingerprint(migrations)
     base = server.url()
-    lock = server.state / f"{name}.lock"
-    with open(lock, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        if database_exists(base, name):
-            return name
-        building = name + "_building"
-        drop_database(base, building)
-        url = create_database(base, building, template=DEV_DATABASE)
+    with filelock.FileLock(server.state / f"{name}.lock"), translate_driver_errors(base):
+        with admin_connection(base) as conn:
+            if database_exists(conn, name):
+                return name
+            building = name + "_building"
+            drop_database(conn, building, force=True, missing_ok=True)
+            create_database(conn, building, template=DEV_DATABASE)
         try:
-            run_atlas(
-                ["migrate", "apply", "--url", to_atlas(url), "--dir", f"file://{migrations.resolve()}",
-                 "--revisions-schema", "atlas_schema_revisions"],
-                environ=atlas_environ(None),
+            Atlas(environ=atlas_environ(None)).migrate_apply(
+                url=to_atlas(with_database(base, building)), directory=f"file://{migrations.resolve()}",
+                revisions_schema="atlas_schema_revisions",
             )
-            import psycopg
-            from psycopg import sql
-
-            with psycopg.connect(with_database(base, "postgres"), autocommit=True) as conn:
-                conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
-                    sql.Identifier(building), sql.Identifier(name)))
-                conn.execute(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true").format(sql.Identifier(name)))
+            with admin_connection(base) as conn:
+                rename_database(conn, building, name, template=True)
         except BaseException:
-            drop_database(base, building)
+            with admin_connection(base) as conn:
+                drop_database(conn, building, force=True, missing_ok=True)
             raise
     return name
 
@@ -93,8 +61,10 @@ def migrated_template(server: LocalServer, migrations: Path) -> str:
 def scratch_database(server_url: str, template: str, prefix: str = "pydb_test_") -> Iterator[str]:
     """Yield the URL of a new copy of template, dropped afterwards."""
     name = prefix + uuid.uuid4().hex[:10]
-    url = create_database(server_url, name, template=template)
+    with translate_driver_errors(server_url), admin_connection(server_url) as conn:
+        create_database(conn, name, template=template)
     try:
-        yield url
+        yield with_database(server_url, name)
     finally:
-        drop_database(server_url, name)
+        with translate_driver_errors(server_url), admin_connection(server_url) as conn:
+            drop_database(conn, name, force=True, missing_ok=True)

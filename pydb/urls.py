@@ -26,14 +26,6 @@ def mask_password(url: str) -> str:
     return _URL_IN_TEXT.sub(lambda m: m.group(1) + (_MASK if m.group(2) else "") + m.group(3), url)
 
 
-def with_query(url: str, **params: str | None) -> str:
-    """Return the URL with query parameters set (a value of None removes the parameter)."""
-    scheme, netloc, path, query, fragment = _split(url)
-    kept = [(k, v) for k, v in query if k not in params]
-    kept += [(k, v) for k, v in params.items() if v is not None]
-    return urlunsplit((scheme, netloc, path, urlencode(kept), fragment))
-
-
 def query_params(url: str) -> dict[str, str]:
     """Return the URL's query parameters as a dict."""
     return dict(_split(url)[3])
@@ -44,13 +36,6 @@ def to_sqlalchemy(url: str) -> str:
     _scheme, netloc, path, query, fragment = _split(url)
     query = [(k, v) for k, v in query if k != "search_path"]
     return urlunsplit(("postgresql+psycopg", netloc, path, urlencode(query), fragment))
-
-
-def to_libpq(url: str) -> str:
-    """Return a postgresql:// URL that libpq (psycopg, psql) accepts."""
-    _scheme, netloc, path, query, fragment = _split(url)
-    query = [(k, v) for k, v in query if k != "search_path"]
-    return urlunsplit(("postgresql", netloc, path, urlencode(query), fragment))
 
 
 def to_atlas(url: str, *, schema: str = "public") -> str:
@@ -68,6 +53,16 @@ def to_atlas(url: str, *, schema: str = "public") -> str:
 def host(url: str) -> str:
     """Return the host name of the URL ('' for a Unix socket URL)."""
     return urlsplit(url).hostname or ""
+
+
+def port(url: str) -> int | None:
+    """Return the port of the URL, if it names one."""
+    return urlsplit(url).port
+
+
+def username(url: str) -> str:
+    """Return the user name of the URL ('' when it has none)."""
+    return urlsplit(url).username or ""
 
 
 def database_name(url: str) -> str:

@@ -1,33 +1,20 @@
-"""Shared helpers: run the CLI and Atlas as a user would, on copies of the repository's files."""
+"""Fixtures: projects to change freely, Atlas pointed at a test's own databases, servers of a test's own."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-import uuid
+import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
-from pydb.atlas import AtlasResult, atlas_environ, run_atlas
+from pydb.atlas import atlas_environ
+from pydb.local import DEV_DATABASE, LocalServer
+from pydb.testing import scratch_database
 from pydb.urls import to_atlas
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def run_pydb(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-             input: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run `pydb ARGS` in a new process and return what it printed."""
-    environ = dict(os.environ)
-    environ.pop("DATABASE_URL", None)
-    environ.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "pydb", *args], cwd=cwd or REPO, env=environ, input=input,
-        capture_output=True, text=True, timeout=300, check=False,
-    )
+from tests.helpers import REPO, AtlasRunner, new_state_dir, run_pydb
 
 
 @pytest.fixture
@@ -42,54 +29,33 @@ def project(tmp_path: Path) -> Path:
     return dest
 
 
-AtlasRunner = Callable[..., AtlasResult]
-
-
-def add_migration(atlas: AtlasRunner, project: Path, name: str, sql: str, version: str | None = None) -> Path:
-    """`atlas migrate new NAME`, write the SQL, `atlas migrate hash`; a fixed version when two are made at once."""
-    if version:
-        created = project / "migrations" / f"{version}_{name}.sql"
-    else:
-        atlas("migrate", "new", name, "--env", "local", cwd=project)
-        (created,) = [p for p in (project / "migrations").glob(f"*_{name}.sql")]
-    created.write_text(sql)
-    atlas("migrate", "hash", "--env", "local", cwd=project)
-    return created
-
-
 @pytest.fixture
 def atlas(pydb_database: str, pydb_dev_database: str) -> AtlasRunner:
-    """Run Atlas with atlas.hcl's local env pointed at this test's own database and dev database."""
-
-    def run(*args: str, cwd: Path = REPO, target: str | None = None, check: bool = True) -> AtlasResult:
-        environ = atlas_environ(None)
-        environ["PYDB_LOCAL_URL"] = to_atlas(target or pydb_database)
-        environ["PYDB_LOCAL_DEV_URL"] = environ["PYDB_DEV_URL"] = to_atlas(pydb_dev_database)
-        return run_atlas(list(args), cwd=cwd, environ=environ, check=check)
-
-    return run
+    """Atlas with atlas.hcl's local env pointed at this test's own database and dev database."""
+    environ = atlas_environ(None)
+    environ["PYDB_LOCAL_URL"] = to_atlas(pydb_database)
+    environ["PYDB_LOCAL_DEV_URL"] = environ["PYDB_DEV_URL"] = to_atlas(pydb_dev_database)
+    return AtlasRunner(environ)
 
 
 @pytest.fixture
-def empty_database(pydb_server: object) -> object:
+def empty_database(pydb_server: LocalServer) -> Iterator[str]:
     """URL of an empty database (no tables; the vector extension installed), dropped afterwards."""
-    from pydb.local import DEV_DATABASE
-    from pydb.testing import scratch_database
-
-    server = pydb_server
-    with scratch_database(server.url(), DEV_DATABASE, prefix="pydb_empty_") as url:  # type: ignore[attr-defined]
+    with scratch_database(pydb_server.url(), DEV_DATABASE, prefix="pydb_empty_") as url:
         yield url
 
 
-def new_state_dir() -> Path:
-    """A fresh folder for a local server of a test's own, under the repository's .pydb/servers/.
+@pytest.fixture(scope="session")
+def schema_tables(pydb_server: LocalServer, pydb_template: str) -> dict[str, sa.Table]:
+    """The migrated schema's tables, reflected once, for tests that check a seed file without writing it."""
+    from pydb.database import Database
 
-    Not under tmp_path: pytest makes its temporary root private (mode 0700) whenever a session
-    starts, and when the tests run as root the server runs as another OS user that must reach it.
-    """
-    folder = REPO / ".pydb" / "servers" / uuid.uuid4().hex[:12]
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    return folder
+    with scratch_database(pydb_server.url(), pydb_template, prefix="pydb_reflect_") as url:
+        db = Database(url)
+        try:
+            return dict(db.tables)
+        finally:
+            db.dispose()
 
 
 @pytest.fixture
@@ -105,8 +71,6 @@ def state() -> Iterator[dict[str, str]]:
 @pytest.fixture
 def seed_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], str]:
     """Write seed.yaml in a fresh working folder (the current one) and return its relative path."""
-    import textwrap
-
     monkeypatch.chdir(tmp_path)
 
     def write(text: str) -> str:

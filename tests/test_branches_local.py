@@ -14,10 +14,11 @@ from psycopg import sql
 
 from pydb.branches import Branch, backend, format_size, validate_name
 from pydb.branches.local import LocalBranches, branch_database
+from pydb.config import load_settings
 from pydb.errors import BranchError
 from pydb.local import LocalServer
 from pydb.urls import database_name, with_database
-from tests.conftest import run_pydb
+from tests.helpers import run_pydb
 
 
 @pytest.fixture
@@ -75,8 +76,9 @@ def test_list_url_get_and_delete(branches: LocalBranches) -> None:
     listed = {b.name: b for b in branches.list() if b.name in (first, second)}
     assert listed[first].parent == branches.default_parent
     assert listed[second].parent == first
-    assert listed[first].created_at is not None and listed[second].created_at is not None
-    assert listed[first].created_at <= listed[second].created_at
+    first_at, second_at = listed[first].created_at, listed[second].created_at
+    assert first_at is not None and second_at is not None
+    assert first_at <= second_at
     assert all(b.size and b.size > 0 for b in listed.values())
 
     url = branches.url(second)
@@ -191,9 +193,9 @@ def test_deleting_a_branch_in_use_is_refused(branches: LocalBranches) -> None:
 
 
 def test_backend_is_local_without_neon_settings() -> None:
-    assert backend({}).kind == "local"
+    assert backend(load_settings(environ={})).kind == "local"
     with pytest.raises(BranchError, match="NEON_PROJECT_ID is not set"):
-        backend({"NEON_API_KEY": "k"})
+        backend(load_settings(environ={"NEON_API_KEY": "k"}))
 
 
 def test_format_size() -> None:

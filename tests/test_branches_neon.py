@@ -20,8 +20,9 @@ from pytest_httpserver import HTTPServer
 
 from pydb.branches import Branch, backend, is_default_branch
 from pydb.branches.neon import NeonBranches
+from pydb.config import load_settings
 from pydb.errors import BranchError
-from tests.conftest import run_pydb
+from tests.helpers import run_pydb
 
 KEY = "napi_placeholder_key_for_tests"
 PROJECT = "shiny-wind-028834"
@@ -301,16 +302,17 @@ def test_is_default_branch_of_a_url(httpserver: HTTPServer, monkeypatch: pytest.
                       "type": "read_write", "project_id": PROJECT}})
     httpserver.expect_request(f"{BASE}/branches/br-main-123456", "GET").respond_with_json({"branch": MAIN})
     env = {"NEON_API_KEY": KEY, "NEON_PROJECT_ID": PROJECT, "NEON_API_URL": httpserver.url_for("/api/v2")}
-    assert is_default_branch(POOLED_URI, environ=env) is True
-    assert is_default_branch(DIRECT_URI, environ=env) is True
-    assert is_default_branch("postgresql://postgres@127.0.0.1:5432/pydb", environ={}) is False
+    assert is_default_branch(POOLED_URI, settings=load_settings(environ=env)) is True
+    assert is_default_branch(DIRECT_URI, settings=load_settings(environ=env)) is True
+    assert is_default_branch("postgresql://postgres@127.0.0.1:5432/pydb", settings=load_settings(environ={})) is False
     with pytest.raises(BranchError, match="set NEON_API_KEY and NEON_PROJECT_ID"):
-        is_default_branch(DIRECT_URI, environ={})
+        is_default_branch(DIRECT_URI, settings=load_settings(environ={}))
 
 
 def test_backend_picks_neon_when_both_variables_are_set(httpserver: HTTPServer) -> None:
-    chosen = backend({"NEON_API_KEY": KEY, "NEON_PROJECT_ID": PROJECT, "NEON_API_URL": httpserver.url_for("/x"),
-                      "NEON_DATABASE": "app", "NEON_ROLE": "app_owner"})
+    chosen = backend(load_settings(environ={
+        "NEON_API_KEY": KEY, "NEON_PROJECT_ID": PROJECT, "NEON_API_URL": httpserver.url_for("/x"),
+        "NEON_DATABASE": "app", "NEON_ROLE": "app_owner"}))
     assert isinstance(chosen, NeonBranches)
     assert (chosen.kind, chosen.database_name, chosen.role_name) == ("neon", "app", "app_owner")
     _assert_no_key(repr(chosen))
@@ -372,7 +374,8 @@ def test_cli_errors_are_one_line_without_the_key(httpserver: HTTPServer) -> None
     httpserver.expect_request(f"{BASE}/branches", "GET").respond_with_json(
         {"code": "", "message": "authentication required"}, status=401)
     env = _env(httpserver)
-    for args in (("branch", "list"), ("branch", "create", "x"), ("--debug", "branch", "list")):
+    commands: list[tuple[str, ...]] = [("branch", "list"), ("branch", "create", "x"), ("--debug", "branch", "list")]
+    for args in commands:
         result = run_pydb(*args, env=env)
         assert result.returncode == 1
         _assert_no_key(result.stdout, result.stderr)

@@ -8,7 +8,7 @@ import click
 import pytest
 
 from pydb.cli import cli
-from tests.conftest import REPO, run_pydb
+from tests.helpers import REPO, run_pydb
 
 
 def _commands(group: click.Group, prefix: str = "pydb") -> Iterator[tuple[str, click.Command]]:

@@ -21,7 +21,7 @@ from pydb.database import Database
 from pydb.errors import ConnectError
 from pydb.local import SERVER_OS_USER, LocalServer
 from pydb.urls import with_database
-from tests.conftest import new_state_dir
+from tests.helpers import new_state_dir
 
 
 def _free_port() -> int:
@@ -79,7 +79,7 @@ def test_a_wrong_password_fails_at_once_and_is_masked(password_server: str, capl
 
 
 def test_the_cli_masks_passwords_in_errors(password_server: str) -> None:
-    from tests.conftest import run_pydb
+    from tests.helpers import run_pydb
 
     result = run_pydb("describe", "--url", password_server.format("wrong-password"))
     assert result.returncode == 1

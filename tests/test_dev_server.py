@@ -8,7 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-from tests.conftest import run_pydb
+from tests.helpers import run_pydb, run_pydb_process
 
 
 def test_up_twice_down_twice(state: dict[str, str]) -> None:
@@ -103,7 +103,7 @@ def test_debug_shows_the_traceback(state: dict[str, str]) -> None:
     folder = Path(state["PYDB_STATE_DIR"])
     folder.mkdir()
     (folder / "server.json").write_text("[]")
-    result = run_pydb("--debug", "dev", "up", env=state)
+    result = run_pydb_process("--debug", "dev", "up", env=state)
     assert result.returncode == 1
     assert "Traceback" in result.stderr
 

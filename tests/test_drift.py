@@ -7,7 +7,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.conftest import run_pydb
+from tests.helpers import run_pydb
 
 
 def _drift(project: Path, url: str, dev_url: str, *args: str) -> tuple[int, str]:
@@ -42,12 +42,11 @@ def test_a_column_added_by_hand_is_drift(project: Path, pydb_database: str, pydb
 def test_a_pending_migration_is_listed_but_is_not_drift(
     project: Path, pydb_database: str, pydb_dev_database: str,
 ) -> None:
-    from pydb.atlas import atlas_environ, run_atlas
+    from pydb.atlas import Atlas, atlas_environ
 
     migration = project / "migrations" / "20990101000001_nickname.sql"
     migration.write_text('ALTER TABLE "users" ADD COLUMN "nickname" character varying(100) NULL;\n')
-    environ = atlas_environ(None)
-    run_atlas(["migrate", "hash", "--dir", f"file://{project / 'migrations'}"], cwd=project, environ=environ)
+    Atlas(cwd=project, environ=atlas_environ(None)).migrate_hash(directory=f"file://{project / 'migrations'}")
     code, out = _drift(project, pydb_database, pydb_dev_database, "--no-schema")
     assert code == 0, out
     assert "pending migrations (not drift; deploy with `atlas migrate apply`): 20990101000001_nickname.sql" in out

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, AtlasRunner, add_migration, run_pydb
+from tests.helpers import REPO, AtlasRunner, Run, add_migration, run_pydb
 
 DROP_PASSWORD = ('  column "password_hash" {\n    type = varchar(255)\n    null = true\n  }\n', "")
 USAGE_TABLE_START = 'table "ai_usage_log" {'
@@ -76,16 +78,16 @@ def _new_migration(atlas: AtlasRunner, project: Path, name: str) -> Path:
     return created
 
 
-def _pydb_lint(project: Path, dev_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _pydb_lint(project: Path, dev_url: str, *args: str) -> Run:
     return run_pydb("lint", *args, cwd=project, env={"ATLAS_DEV_URL": dev_url})
 
 
-def _findings(project: Path, dev_url: str, *args: str) -> tuple[int, dict[str, object]]:
+def _findings(project: Path, dev_url: str, *args: str) -> tuple[int, dict[str, Any]]:
     result = _pydb_lint(project, dev_url, *args, "--format", "json")
     return result.returncode, json.loads(result.stdout)
 
 
-UNSAFE = {
+UNSAFE: dict[str, tuple[Callable[[Path], None], str, set[str]]] = {
     "drop_column": (lambda p: _edit_schema(p, *DROP_PASSWORD), 'DROP COLUMN "password_hash"',
                     {"DS103", "ban-drop-column"}),
     "drop_table": (_drop_usage_table, 'DROP TABLE "ai_usage_log"', {"DS102", "ban-drop-table"}),
@@ -150,9 +152,13 @@ def test_atlas_alone_lets_a_narrowed_type_through_and_pydb_lint_does_not(
     assert _pydb_lint(project, pydb_dev_database, "--latest", "1").returncode == 1
 
 
-SAFE = {
+def _add_teams_table(project: Path) -> None:
+    (project / "schema.hcl").write_text((project / "schema.hcl").read_text() + TEAMS_TABLE)
+
+
+SAFE: dict[str, Callable[[Path], None]] = {
     "nullable_column": lambda p: _edit_schema(p, *ADD_NICKNAME),
-    "new_table": lambda p: (p / "schema.hcl").write_text((p / "schema.hcl").read_text() + TEAMS_TABLE),
+    "new_table": _add_teams_table,
 }
 
 
@@ -187,7 +193,7 @@ def test_the_same_index_without_the_txmode_directive_is_flagged(
     assert code == 1
     # Atlas calls it a warning (and squawk 2.70 misses a lone statement), but Atlas wraps the file in a
     # transaction, where CONCURRENTLY cannot run: pydb makes PG103 an error.
-    errors = {f["rule"] for f in report["findings"] if f["severity"] == "error"}  # type: ignore[union-attr,index]
+    errors = {f["rule"] for f in report["findings"] if f["severity"] == "error"}
     assert "PG103" in errors
 
 

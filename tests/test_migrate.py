@@ -11,9 +11,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pydb.atlas import atlas_environ, find_atlas, run_atlas
+from pydb.atlas import Atlas, atlas_environ, find_atlas
 from pydb.urls import to_atlas
-from tests.conftest import AtlasRunner, add_migration, run_pydb
+from tests.helpers import AtlasRunner, add_migration, run_pydb
 
 ENUM_VALUE_USED = '''-- atlas:txmode none
 
@@ -180,12 +180,12 @@ def test_schema_apply_on_the_shared_dev_env_holds_drops_back_without_opt_in(
     _edit_schema(project, (PASSWORD_HASH_COLUMN, ""))
     environ = _dev_env_environ(pydb_database, pydb_dev_database)
 
-    held = run_atlas(["schema", "apply", "--env", "dev", "--auto-approve"], cwd=project, environ=environ)
+    held = Atlas(cwd=project, environ=environ).run("schema", "apply", "--env", "dev", "--auto-approve")
     assert "DROP COLUMN" not in held.stdout
     assert _rows(pydb_database, "SELECT password_hash FROM users") == [("h",)]
 
-    dropped = run_atlas(["schema", "apply", "--env", "dev", "--auto-approve", "--var", "allow_drop=true"],
-                        cwd=project, environ=environ)
+    dropped = Atlas(cwd=project, environ=environ).run("schema", "apply", "--env", "dev", "--auto-approve",
+                                                      "--var", "allow_drop=true")
     assert 'DROP COLUMN "password_hash"' in dropped.stdout
     columns = {c for (c,) in _rows(pydb_database, "SELECT column_name FROM information_schema.columns "
                                                   "WHERE table_name = 'users'")}

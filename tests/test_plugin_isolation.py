@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from pydb.local import LocalServer
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 USER_TEST = '''
 """Two tests writing the same row, in parallel."""

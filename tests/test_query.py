@@ -186,7 +186,7 @@ def test_find_inside_your_own_transaction(db: Database) -> None:
 
 
 def test_pydb_find_prints_a_tree(db: Database) -> None:
-    from tests.conftest import run_pydb
+    from tests.helpers import run_pydb
 
     result = run_pydb("find", "users", "--where", "email=ada@example.com", "--with", "projects",
                       "--url", db.url)

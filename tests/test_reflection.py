@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 import pydb
 from pydb.vector import Vector
-from tests.conftest import AtlasRunner
+from tests.helpers import AtlasRunner
 
 COLD_START = """
 import json, sys

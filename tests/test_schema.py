@@ -7,7 +7,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import AtlasRunner
+from tests.helpers import AtlasRunner
 
 
 def _rows(url: str, query: str, *params: object) -> list[tuple[object, ...]]:

@@ -2,59 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+import sqlalchemy as sa
 
 from pydb.errors import SeedError
-from pydb.seed import load_seed
-
-TABLES = ("users", "projects", "ai_usage_log")
-
-GOOD = """\
-users:
-  - _id: admin
-    email: admin@example.com
-    name: Admin
-    role: admin
-  - _id: ada
-    email: ada@example.com
-    name: Ada
-projects:
-  - _id: launch
-    owner_id: !ref admin
-    name: Launch plan
-ai_usage_log:
-  - user_id: !ref ada
-    model: gpt-4o
-    tokens_used: 1200
-    estimated_cost: 0.0123
-    created_at: 2025-01-06T09:30:00Z
-"""
-
-
-def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of the seeded tables with its row version (xmin), sorted."""
-    with psycopg.connect(url) as conn:
-        return {
-            table: sorted(conn.execute(f"SELECT xmin::text, * FROM {table}").fetchall(), key=str)
-            for table in TABLES
-        }
-
-
-def contents(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of the seeded tables, without timestamps, row versions or database-made keys."""
-    with psycopg.connect(url) as conn:
-        return {
-            "users": sorted(conn.execute(
-                "SELECT id, email, name, password_hash, role::text, email_verified FROM users").fetchall(), key=repr),
-            "projects": sorted(conn.execute(
-                "SELECT id, owner_id, name, description, status FROM projects").fetchall(), key=repr),
-            "ai_usage_log": sorted(conn.execute(
-                "SELECT user_id, model, tokens_used, estimated_cost, endpoint FROM ai_usage_log"
-            ).fetchall(), key=repr),
-        }
+from pydb.seed import check_seed, load_seed
+from tests.helpers import GOOD, snapshot
 
 
 def problems_of(url: str, path: str) -> list[str]:
@@ -66,121 +23,131 @@ def problems_of(url: str, path: str) -> list[str]:
     return [str(p) for p in info.value.problems]
 
 
+def checked_problems(tables: dict[str, sa.Table], path: str) -> list[str]:
+    """Check a seed file that must fail against the schema, without a database; return its problems."""
+    with pytest.raises(SeedError) as info:
+        check_seed(Path(path), tables)
+    return [str(p) for p in info.value.problems]
+
+
 # -- validation: one test per kind of error ---------------------------------------------------------
 
 
-def test_unknown_table(pydb_database: str, seed_file: Any) -> None:
+def test_unknown_table(schema_tables: dict[str, sa.Table], seed_file: Any) -> None:
     path = seed_file(GOOD + "userz:\n  - name: x\n")
-    assert problems_of(pydb_database, path) == ['seed.yaml:19:1: userz: no such table (did you mean "users"?)']
+    assert checked_problems(schema_tables, path) == ['seed.yaml:19:1: userz: no such table (did you mean "users"?)']
 
 
-def test_unknown_column_suggests_the_closest(pydb_database: str, seed_file: Any) -> None:
+def test_unknown_column_suggests_the_closest(schema_tables: dict[str, sa.Table], seed_file: Any) -> None:
     path = seed_file("users:\n  - email: a@example.com\n    name: A\n    emial_verified: true\n")
-    assert problems_of(pydb_database, path) == [
+    assert checked_problems(schema_tables, path) == [
         'seed.yaml:4:5: users.emial_verified: no such column (did you mean "email_verified"?)']
 
 
-def test_wrong_uuid(pydb_database: str, seed_file: Any) -> None:
+def test_wrong_uuid(schema_tables: dict[str, sa.Table], seed_file: Any) -> None:
     path = seed_file("projects:\n  - owner_id: not-a-uuid\n    name: P\n")
-    assert problems_of(pydb_database, path) == ["seed.yaml:2:15: projects.owner_id: expected a uuid, got 'not-a-uuid'"]
+    assert checked_problems(schema_tables, path) == [
+        "seed.yaml:2:15: projects.owner_id: expected a uuid, got 'not-a-uuid'"]
 
 
-def test_wrong_integer(pydb_database: str, seed_file: Any) -> None:
+def test_wrong_integer(schema_tables: dict[str, sa.Table], seed_file: Any) -> None:
     path = seed_file(GOOD.replace("tokens_used: 1200", "tokens_used: lots"))
-    assert problems_of(pydb_database, path) == ["seed.yaml:16:18: ai_usage_log.tokens_used: expected an integer, "
+    assert checked_problems(schema_tables, path) == ["seed.yaml:16:18: ai_usage_log.tokens_used: expected an integer, "
                                                 "got 'lots'"]
 
 
-def test_integer_out_of_range(pydb_database: str, seed_file: Any) -> None:
+def test_integer_out_of_range(schema_tables: dict[str, sa.Table], seed_file: Any) -> None:
     path = seed_file(GOOD.replace("tokens_used: 1200", "tokens_used: 3000000000"))
-    assert problems_of(pydb_database, path) == ["seed.yaml:16:18: ai_usage_log.tokens_used: 3000000000 is out of "
+    assert checked_problems(schema_tables, path) == ["seed.yaml:16:18: ai_usage_log.tokens_used: 3000000000 is out of "
                                                 "range for INTEGER"]
 
 
-def test_wrong_numeric(pydb_database: str, seed_file: Any) -> None:
+def test_wrong_numeric(schema_tables: dict[str, sa.Table], seed_file: Any) -> None:
     path = seed_file(GOOD.replace("estimated_cost: 0.0123", "estimated_cost: cheap"))
-    assert problems_of(pydb_database, path) == ["seed.yaml:17:21: ai_usage_log.estimated_cost: expected a number, "
+    assert checked_problems(schema_tables, path) == ["seed.yaml:17:21: ai_usage_log.estimated_cost: expected a number, "
                                                 "got 'cheap'"]
 
 
-def test_wrong_boolean(pydb_database: str, seed_file: Any) -> None:
+def test_wrong_boolean(schema_tables: dict[str, sa.Table], seed_file: Any) -> None:
     path = seed_file("users:\n  - email: a@example.com\n    name: A\n    email_verified: yes\n")
-    assert problems_of(pydb_database, path) == ["seed.yaml:4:21: users.email_verified: expected true or false, "
+    assert checked_problems(schema_tables, path) == ["seed.yaml:4:21: users.email_verified: expected true or false, "
                                                 "got 'yes'"]
 
 
-def test_wrong_timestamp(pydb_database: str, seed_file: Any) -> None:
+def test_wrong_timestamp(schema_tables: dict[str, sa.Table], seed_file: Any) -> None:
     path = seed_file(GOOD.replace("created_at: 2025-01-06T09:30:00Z", "created_at: yesterday"))
-    assert problems_of(pydb_database, path) == [
+    assert checked_problems(schema_tables, path) == [
         "seed.yaml:18:17: ai_usage_log.created_at: expected a timestamp (ISO 8601, e.g. 2025-01-31T09:30:00Z), "
         "got 'yesterday'"]
 
 
-def test_wrong_enum_label(pydb_database: str, seed_file: Any) -> None:
+def test_wrong_enum_label(schema_tables: dict[str, sa.Table], seed_file: Any) -> None:
     path = seed_file(GOOD.replace("role: admin", "role: boss"))
-    assert problems_of(pydb_database, path) == [
+    assert checked_problems(schema_tables, path) == [
         "seed.yaml:5:11: users.role: 'boss' is not a value of user_role (one of: user, admin)"]
 
 
-def test_missing_required_column(pydb_database: str, seed_file: Any) -> None:
+def test_missing_required_column(schema_tables: dict[str, sa.Table], seed_file: Any) -> None:
     path = seed_file(GOOD.replace("    name: Ada\n", ""))
-    assert problems_of(pydb_database, path) == [
+    assert checked_problems(schema_tables, path) == [
         "seed.yaml:6:5: users: missing required column 'name' (NOT NULL, no default)"]
 
 
-def test_null_in_not_null_column(pydb_database: str, seed_file: Any) -> None:
+def test_null_in_not_null_column(schema_tables: dict[str, sa.Table], seed_file: Any) -> None:
     path = seed_file(GOOD.replace("name: Ada", "name: null"))
-    assert problems_of(pydb_database, path) == [
+    assert checked_problems(schema_tables, path) == [
         "seed.yaml:8:11: users.name: cannot be null (the column is NOT NULL)"]
 
 
-def test_too_long_for_varchar(pydb_database: str, seed_file: Any) -> None:
+def test_too_long_for_varchar(schema_tables: dict[str, sa.Table], seed_file: Any) -> None:
     path = seed_file(GOOD.replace("model: gpt-4o", "model: " + "m" * 101))
-    assert problems_of(pydb_database, path) == [
+    assert checked_problems(schema_tables, path) == [
         "seed.yaml:15:12: ai_usage_log.model: 101 characters, longer than the column's 100"]
 
 
-def test_duplicate_id(pydb_database: str, seed_file: Any) -> None:
+def test_duplicate_id(schema_tables: dict[str, sa.Table], seed_file: Any) -> None:
     path = seed_file(GOOD.replace("_id: launch", "_id: ada"))
-    assert problems_of(pydb_database, path) == ["seed.yaml:10:10: duplicate _id 'ada' (first at seed.yaml:6:10)"]
+    assert checked_problems(schema_tables, path) == ["seed.yaml:10:10: duplicate _id 'ada' (first at seed.yaml:6:10)"]
 
 
-def test_unknown_ref(pydb_database: str, seed_file: Any) -> None:
+def test_unknown_ref(schema_tables: dict[str, sa.Table], seed_file: Any) -> None:
     path = seed_file(GOOD.replace("!ref admin", "!ref admn"))
-    assert problems_of(pydb_database, path) == [
+    assert checked_problems(schema_tables, path) == [
         "seed.yaml:11:15: projects.owner_id: !ref admn: no row has _id 'admn' (did you mean \"admin\"?)"]
 
 
-def test_ref_to_a_row_of_the_wrong_table(pydb_database: str, seed_file: Any) -> None:
+def test_ref_to_a_row_of_the_wrong_table(schema_tables: dict[str, sa.Table], seed_file: Any) -> None:
     path = seed_file(GOOD.replace("user_id: !ref ada", "user_id: !ref launch"))
-    assert problems_of(pydb_database, path) == [
+    assert checked_problems(schema_tables, path) == [
         "seed.yaml:14:14: ai_usage_log.user_id: !ref launch: is a row of projects, but the column references users"]
 
 
-def test_duplicate_rows_under_a_unique_key(pydb_database: str, seed_file: Any) -> None:
+def test_duplicate_rows_under_a_unique_key(schema_tables: dict[str, sa.Table], seed_file: Any) -> None:
     path = seed_file(GOOD.replace("ada@example.com", "admin@example.com"))
-    assert problems_of(pydb_database, path) == [
+    assert checked_problems(schema_tables, path) == [
         "seed.yaml:6:5: users: duplicate row: unique key (email) = (admin@example.com) is already used by the row "
         "at seed.yaml:2:5"]
 
 
-def test_duplicate_rows_by_content(pydb_database: str, seed_file: Any) -> None:
+def test_duplicate_rows_by_content(schema_tables: dict[str, sa.Table], seed_file: Any) -> None:
     row = "  - user_id: !ref ada\n    model: m\n    tokens_used: 1\n"
     path = seed_file(GOOD + row + row)
-    assert problems_of(pydb_database, path) == [
+    assert checked_problems(schema_tables, path) == [
         "seed.yaml:22:5: ai_usage_log: duplicate row: the same values as the row at seed.yaml:19:5"]
 
 
-def test_yaml_syntax_error(pydb_database: str, seed_file: Any) -> None:
+def test_yaml_syntax_error(schema_tables: dict[str, sa.Table], seed_file: Any) -> None:
     path = seed_file("users:\n  - email: a@example.com\n    name: [unclosed\n")
-    assert problems_of(pydb_database, path) == [
+    assert checked_problems(schema_tables, path) == [
         "seed.yaml:4:1: YAML syntax error: while parsing a flow sequence: did not find expected ',' or ']'"]
 
 
-def test_env_unset_is_an_error(pydb_database: str, seed_file: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_env_unset_is_an_error(
+    schema_tables: dict[str, sa.Table], seed_file: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("SEED_TEST_HASH", raising=False)
     path = seed_file(GOOD.replace("name: Admin", "name: Admin\n    password_hash: !env SEED_TEST_HASH"))
-    assert problems_of(pydb_database, path) == [
+    assert checked_problems(schema_tables, path) == [
         "seed.yaml:5:20: users.password_hash: environment variable SEED_TEST_HASH is not set "
         "(set it, or give a default: `!env SEED_TEST_HASH:-VALUE`)"]
 

@@ -10,7 +10,7 @@ import pytest
 
 import pydb.seed
 from pydb.seed import load_seed
-from tests.test_seed import GOOD, contents
+from tests.helpers import GOOD, contents
 
 WITH_ENV = GOOD.replace("    role: admin\n", "    role: admin\n    password_hash: !env SEED_HASH_FOR_TEST\n")
 
@@ -26,13 +26,13 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def _no_parsing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Make parsing observable: record each parse."""
     calls: list[str] = []
-    real = pydb.seed.parse_seed
+    real = pydb.seed.parse.parse_seed
 
     def recording(*args: Any, **kwargs: Any) -> Any:
         calls.append(str(args[1] if len(args) > 1 else kwargs.get("path")))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(pydb.seed, "parse_seed", recording)
+    monkeypatch.setattr("pydb.seed.parse_seed", recording)
     return calls
 
 

@@ -19,8 +19,7 @@ from pydb.local import LocalServer
 from pydb.seed import check_production
 from pydb.seed.load import LOCK_KEY as _LOCK_KEY
 from pydb.testing import scratch_database
-from tests.conftest import REPO, run_pydb
-from tests.test_seed import GOOD, contents, snapshot
+from tests.helpers import GOOD, REPO, Run, contents, run_pydb, snapshot
 
 BAD = """\
 users:
@@ -34,11 +33,10 @@ projects:
 
 
 def seed_cmd(tmp_path: Path, url: str, text: str, *args: str, env: dict[str, str] | None = None,
-             input: str | None = None) -> subprocess.CompletedProcess[str]:
+             input: str | None = None) -> Run:
     """Write seed.yaml in tmp_path and run `pydb seed seed.yaml --url URL ARGS` there."""
     (tmp_path / "seed.yaml").write_text(text)
-    environ = {"PYTHONPATH": str(REPO), **(env or {})}
-    return run_pydb("seed", "seed.yaml", "--url", url, *args, cwd=tmp_path, env=environ, input=input)
+    return run_pydb("seed", "seed.yaml", "--url", url, *args, cwd=tmp_path, env=env, input=input)
 
 
 def test_first_run_then_second_run(pydb_database: str, tmp_path: Path) -> None:

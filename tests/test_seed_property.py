@@ -15,7 +15,7 @@ from pydb.errors import SeedError
 from pydb.local import LocalServer
 from pydb.seed import SeedReport, load_seed
 from pydb.testing import scratch_database
-from tests.test_seed import contents, snapshot
+from tests.helpers import contents, snapshot
 
 NAMES = [f"u{i}" for i in range(5)]
 
@@ -92,9 +92,9 @@ def documents(draw: Any) -> str:
     tables: dict[str, list[dict[str, str]]] = {"users": users}
     if not valid:
         tables["users"] += draw(st.lists(user_row(False), max_size=3))
-    for table, rows in (("projects", project_row), ("ai_usage_log", usage_row)):
+    for table, strategy in (("projects", project_row), ("ai_usage_log", usage_row)):
         if draw(st.booleans()):
-            tables[table] = draw(st.lists(rows(valid), max_size=4))
+            tables[table] = draw(st.lists(strategy(valid), max_size=4))
     if valid:
         for rows in tables.values():
             for row in rows:

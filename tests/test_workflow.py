@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 WORKFLOW = REPO / ".github" / "workflows" / "database.yml"
 ACTIONLINT_VERSION = "v1.7.7"

@@ -7,13 +7,12 @@ are set, else the local server.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from pydb.config import Settings, load_settings
 from pydb.errors import BranchError
 
 __all__ = [
@@ -87,19 +86,20 @@ def validate_name(name: str) -> str:
     return name
 
 
-def backend(environ: Mapping[str, str] | None = None) -> BranchBackend:
+def backend(settings: Settings | None = None) -> BranchBackend:
     """Return the Neon backend when NEON_API_KEY and NEON_PROJECT_ID are set, else the local one."""
-    env = os.environ if environ is None else environ
-    if env.get("NEON_API_KEY") and env.get("NEON_PROJECT_ID"):
+    settings = settings or load_settings()
+    if settings.neon:
         from pydb.branches.neon import NeonBranches
 
-        return NeonBranches.from_environ(env)
-    if env.get("NEON_API_KEY") or env.get("NEON_PROJECT_ID"):
-        missing = "NEON_PROJECT_ID" if env.get("NEON_API_KEY") else "NEON_API_KEY"
+        return NeonBranches.from_settings(settings)
+    if settings.neon_api_key or settings.neon_project_id:
+        missing = "NEON_PROJECT_ID" if settings.neon_api_key else "NEON_API_KEY"
         raise BranchError(f"Neon branches need both NEON_API_KEY and NEON_PROJECT_ID; {missing} is not set")
     from pydb.branches.local import LocalBranches
+    from pydb.local import LocalServer
 
-    return LocalBranches()
+    return LocalBranches(LocalServer(settings.state))
 
 
 def create_branch(name: str, parent: str | None = None, *, where: BranchBackend | None = None) -> Branch:
@@ -127,7 +127,7 @@ def reset_branch(name: str, *, where: BranchBackend | None = None) -> Branch:
     return (where or backend()).reset(name)
 
 
-def is_default_branch(url_or_branch: str | Branch, *, environ: Mapping[str, str] | None = None) -> bool:
+def is_default_branch(url_or_branch: str | Branch, *, settings: Settings | None = None) -> bool:
     """Tell whether a URL or branch is a Neon project's default (production) branch."""
     if isinstance(url_or_branch, Branch):
         return url_or_branch.default
@@ -137,13 +137,13 @@ def is_default_branch(url_or_branch: str | Branch, *, environ: Mapping[str, str]
         return False
     from pydb.branches.neon import NeonBranches
 
-    env = os.environ if environ is None else environ
-    if not (env.get("NEON_API_KEY") and env.get("NEON_PROJECT_ID")):
+    settings = settings or load_settings()
+    if not settings.neon:
         raise BranchError(
             "cannot tell whether this Neon URL is the project's default branch: "
             "set NEON_API_KEY and NEON_PROJECT_ID"
         )
-    return NeonBranches.from_environ(env).is_default_url(url_or_branch)
+    return NeonBranches.from_settings(settings).is_default_url(url_or_branch)
 
 
 def format_size(size: int | None) -> str:

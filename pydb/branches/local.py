@@ -22,6 +22,7 @@ import psycopg
 from psycopg import sql
 
 from pydb.branches import Branch, validate_name
+from pydb.databases import admin_connection, create_database, database_exists, drop_database, rename_database
 from pydb.errors import BranchError
 from pydb.local import APP_DATABASE, LocalServer
 from pydb.urls import with_database
@@ -133,8 +134,10 @@ class LocalBranches:
             except BaseException:
                 self._discard(conn, fresh)
                 raise
-            self._execute(conn, sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
-                sql.Identifier(fresh), sql.Identifier(database)))
+            try:
+                rename_database(conn, fresh, database)
+            except psycopg.Error as err:
+                raise BranchError(str(err).strip()) from err
             return self._describe(conn, database)
 
     # -- helpers ----------------------------------------------------------------------------
@@ -146,8 +149,7 @@ class LocalBranches:
 
     def _connect(self) -> psycopg.Connection[Any]:
         try:
-            # autocommit: CREATE DATABASE and DROP DATABASE cannot run inside a transaction block
-            return psycopg.connect(with_database(self._base_url(), "postgres"), autocommit=True)
+            return admin_connection(self._base_url())
         except psycopg.Error as err:
             raise BranchError(f"cannot connect to the local database server: {err}") from err
 
@@ -159,8 +161,10 @@ class LocalBranches:
             raise BranchError(str(err).strip()) from err
 
     def _exists(self, conn: psycopg.Connection[Any], database: str) -> bool:
-        row = self._execute(conn, "SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
-        return row is not None
+        try:
+            return database_exists(conn, database)
+        except psycopg.Error as err:
+            raise BranchError(str(err).strip()) from err
 
     def _comment(self, conn: psycopg.Connection[Any], database: str) -> tuple[bool, str | None]:
         row = self._execute(
@@ -213,11 +217,8 @@ class LocalBranches:
         )
 
     def _copy(self, conn: psycopg.Connection[Any], database: str, meta: _Meta) -> None:
-        create = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(database), sql.Identifier(meta.parent_database))
         try:
-            # PostgreSQL waits up to 5 s for other sessions on the template to leave before failing.
-            conn.execute(create)
+            create_database(conn, database, template=meta.parent_database)
         except psycopg.errors.ObjectInUse as err:
             raise self._busy(conn, meta.parent_database, meta.parent, f"copy {meta.parent}") from err
         except psycopg.errors.DuplicateDatabase as err:
@@ -235,11 +236,11 @@ class LocalBranches:
     def _discard(conn: psycopg.Connection[Any], database: str) -> None:
         """Drop a database pydb just made, keeping the error that made it useless."""
         with contextlib.suppress(psycopg.Error):
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(database)))
+            drop_database(conn, database, missing_ok=True)
 
     def _drop(self, conn: psycopg.Connection[Any], database: str, label: str) -> None:
         try:
-            conn.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(database)))
+            drop_database(conn, database)
         except psycopg.errors.ObjectInUse as err:
             raise self._busy(conn, database, label, f"drop {label}") from err
         except psycopg.Error as err:

@@ -18,6 +18,7 @@ from urllib.parse import quote
 import httpx
 
 from pydb.branches import Branch, validate_name
+from pydb.config import Settings
 from pydb.errors import BranchError
 from pydb.urls import host, mask_password
 
@@ -72,13 +73,11 @@ class NeonBranches:
         )
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> NeonBranches:
-        """Build the backend from NEON_API_KEY, NEON_PROJECT_ID, NEON_API_URL, NEON_DATABASE and NEON_ROLE."""
+    def from_settings(cls, settings: Settings) -> NeonBranches:
+        """Build the backend from the neon_* settings (NEON_API_KEY, NEON_PROJECT_ID, ...)."""
         return cls(
-            environ.get("NEON_API_KEY", ""), environ.get("NEON_PROJECT_ID", ""),
-            api_url=environ.get("NEON_API_URL") or None,
-            database_name=environ.get("NEON_DATABASE") or DEFAULT_DATABASE,
-            role_name=environ.get("NEON_ROLE") or DEFAULT_ROLE,
+            settings.neon_api_key or "", settings.neon_project_id or "", api_url=settings.neon_api_url,
+            database_name=settings.neon_database, role_name=settings.neon_role,
         )
 
     def __repr__(self) -> str:

@@ -3,105 +3,108 @@
 from __future__ import annotations
 
 import contextlib
-import gc
-import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from pydb.errors import ProductionGuardError, SeedError, SeedProblem
+from pydb.config import Settings, load_settings, process_environ
+from pydb.errors import ProductionGuardError, SeedError, SeedProblem, translate_driver_errors
 from pydb.seed.load import ProgressCallback, SeedReport, TableReport, write_plan
-from pydb.seed.parse import parse_seed
+from pydb.seed.parse import SeedDocument, parse_seed
 from pydb.seed.plan import SeedPlan, plan_seed
 from pydb.seed.validate import validate_seed
 
-__all__ = ["SeedPlan", "SeedReport", "TableReport", "check_production", "load_seed"]
+__all__ = ["SeedPlan", "SeedReport", "TableReport", "check_production", "check_seed", "load_seed"]
 
 
 def load_seed(
     path: str | Path, url: str | None = None, *, dry_run: bool = False, reset: bool = False,
-    allow_production: bool = False, progress: ProgressCallback | None = None,
+    allow_production: bool = False, progress: ProgressCallback | None = None, settings: Settings | None = None,
 ) -> SeedReport:
     """Validate a seed file against the database's schema and load it in one transaction."""
-    from pydb.connection import resolve_url
+    from pydb.local import resolve_url
+    from pydb.tuning import collector_paused
 
-    target = resolve_url(url)
+    settings = settings or load_settings()
+    target = resolve_url(url, settings)
     if not allow_production:
-        check_production(target)
-    with _collector_paused():
-        return _load(path, target, dry_run=dry_run, reset=reset, progress=progress)
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a seed runs.
-
-    A large seed file becomes millions of small objects that live until the load ends and form no
-    cycles; with the collector on, its full passes rescan them again and again and take longer than
-    the parse itself.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+        check_production(target, settings)
+    with collector_paused():
+        return _load(path, target, dry_run=dry_run, reset=reset, progress=progress, settings=settings)
 
 
 def _load(path: str | Path, target: str, *, dry_run: bool, reset: bool,
-          progress: ProgressCallback | None) -> SeedReport:
-    from pydb.seed.cache import RecordingEnviron, has_plan, load_plan, store_plan
+          progress: ProgressCallback | None, settings: Settings) -> SeedReport:
+    from pydb.seed.cache import PlanCache, RecordingEnviron
 
     shown = str(path)
-    try:
-        data = Path(path).read_bytes()
-        text = data.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise SeedError([SeedProblem(shown, 1, 1, f"cannot read the seed file: {err}")]) from err
-    env = RecordingEnviron(os.environ)
+    data, text = _read(path)
+    env = RecordingEnviron(process_environ())
+    cache = PlanCache(settings.cache_folder if settings.seed_cache else None)
     doc = None
-    if not has_plan(data, shown):
+    if not cache.has_plan(data, shown):
         # A file seen for the first time is parsed before connecting: YAML mistakes come first.
         doc, problems = parse_seed(text, shown, environ=env)
         if problems:
             raise SeedError(problems)
-    engine, tables, fingerprint = _reflect(target)
+    engine, tables, fingerprint = _reflect(target, settings)
     try:
-        plan = load_plan(data, shown, fingerprint) if doc is None else None
+        plan = cache.load_plan(data, shown, fingerprint) if doc is None else None
         if plan is None:
             if doc is None:
                 doc, problems = parse_seed(text, shown, environ=env)
                 if problems:
                     raise SeedError(problems)
-            checked, problems = validate_seed(doc, tables)
-            plan, plan_problems = plan_seed(shown, checked)
-            problems += plan_problems
-            if problems:
-                raise SeedError(sorted(problems, key=lambda p: (p.line, p.column)))
+            plan = _plan(doc, tables)
             fresh = True
         else:
             fresh = False
-        with contextlib.closing(engine.raw_connection()) as proxy:
+        with translate_driver_errors(target), contextlib.closing(engine.raw_connection()) as proxy:
             conn: Any = proxy.driver_connection
             report = write_plan(conn, plan, dry_run=dry_run, reset=reset, progress=progress)
         if fresh:
-            store_plan(data, shown, fingerprint, env.read, plan)
+            cache.store_plan(data, shown, fingerprint, env.read, plan)
         return report
     finally:
         engine.dispose()
 
 
-def _reflect(url: str) -> tuple[sa.Engine, dict[str, sa.Table], str]:
+def check_seed(path: str | Path, tables: dict[str, sa.Table], *, environ: Mapping[str, str] | None = None) -> SeedPlan:
+    """Parse a seed file and check it against a schema's tables, writing nothing; SeedError lists every problem."""
+    _data, text = _read(path)
+    doc, problems = parse_seed(text, str(path), environ=environ)
+    if problems:
+        raise SeedError(problems)
+    return _plan(doc, tables)
+
+
+def _read(path: str | Path) -> tuple[bytes, str]:
+    try:
+        data = Path(path).read_bytes()
+        return data, data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise SeedError([SeedProblem(str(path), 1, 1, f"cannot read the seed file: {err}")]) from err
+
+
+def _plan(doc: SeedDocument, tables: dict[str, sa.Table]) -> SeedPlan:
+    checked, problems = validate_seed(doc, tables)
+    plan, plan_problems = plan_seed(doc.path, checked)
+    problems += plan_problems
+    if problems:
+        raise SeedError(sorted(problems, key=lambda p: (p.line, p.column)))
+    return plan
+
+
+def _reflect(url: str, settings: Settings) -> tuple[sa.Engine, dict[str, sa.Table], str]:
     """The engine, the public schema's tables (name -> Table) and its catalog fingerprint."""
     from pydb.database import Database
     from pydb.urls import to_direct
 
     # Seeds run over the direct host: one long transaction, COPY and an advisory lock.
-    db = Database(to_direct(url))
+    db = Database(to_direct(url), settings=settings)
     try:
         with warnings.catch_warnings():
             # Tables whose foreign keys form a cycle: plan_seed reports the cycle by name instead.
@@ -112,18 +115,19 @@ def _reflect(url: str) -> tuple[sa.Engine, dict[str, sa.Table], str]:
         raise
 
 
-def check_production(url: str) -> None:
+def check_production(url: str, settings: Settings | None = None) -> None:
     """Refuse a production target (PYDB_ENV=production, or a Neon default branch) with ProductionGuardError."""
     from pydb.urls import host, is_neon_host, mask_password
 
-    if os.environ.get("PYDB_ENV", "").strip().lower() == "production":
+    settings = settings or load_settings()
+    if settings.production:
         raise ProductionGuardError(
             "refusing to seed: PYDB_ENV=production; pass --allow-production (allow_production=True) if you mean it")
-    if not (os.environ.get("NEON_API_KEY") and os.environ.get("NEON_PROJECT_ID") and is_neon_host(host(url))):
+    if not (settings.neon and is_neon_host(host(url))):
         return
     from pydb.branches import is_default_branch
 
-    if is_default_branch(url):
+    if is_default_branch(url, settings=settings):
         raise ProductionGuardError(
             f"refusing to seed {mask_password(url)}: it is the Neon project's default (production) branch; "
             f"pass --allow-production (allow_production=True) if you mean it")

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from pydb.config import process_environ
 from pydb.seed.plan import SeedPlan
 
 log = logging.getLogger("pydb")
@@ -23,7 +24,7 @@ _FORMAT = 1
 
 
 class RecordingEnviron(Mapping[str, str]):
-    """os.environ, remembering which names were read (and what they held)."""
+    """An environment mapping, remembering which names were read (and what they held)."""
 
     def __init__(self, base: Mapping[str, str]) -> None:
         self._base = base
@@ -50,14 +51,6 @@ class RecordingEnviron(Mapping[str, str]):
         return len(self._base)
 
 
-def _folder() -> Path | None:
-    if os.environ.get("PYDB_SEED_CACHE") == "0":
-        return None
-    from pydb.reflect import cache_dir
-
-    return cache_dir()
-
-
 def _code_version() -> str:
     digest = hashlib.sha256()
     for source in sorted(Path(__file__).parent.glob("*.py")):
@@ -65,48 +58,51 @@ def _code_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def _entry(folder: Path, data: bytes, shown: str) -> Path:
-    key = hashlib.sha256(f"{_FORMAT}:{shown}:".encode() + data).hexdigest()[:32]
-    return folder / f"seed-{key}.pickle"
+class PlanCache:
+    """Checked seed plans kept in a folder (None: no cache; every lookup is a miss)."""
 
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
 
-def has_plan(data: bytes, shown: str) -> bool:
-    """Tell whether a plan of this exact file is cached (for some schema and environment)."""
-    folder = _folder()
-    return folder is not None and _entry(folder, data, shown).exists()
+    def _entry(self, folder: Path, data: bytes, shown: str) -> Path:
+        key = hashlib.sha256(f"{_FORMAT}:{shown}:".encode() + data).hexdigest()[:32]
+        return folder / f"seed-{key}.pickle"
 
+    def has_plan(self, data: bytes, shown: str) -> bool:
+        """Tell whether a plan of this exact file is cached (for some schema and environment)."""
+        return self.folder is not None and self._entry(self.folder, data, shown).exists()
 
-def load_plan(data: bytes, shown: str, fingerprint: str) -> SeedPlan | None:
-    """Return the cached plan of this file for this schema, or None."""
-    folder = _folder()
-    if folder is None:
-        return None
-    try:
-        with open(_entry(folder, data, shown), "rb") as handle:
-            version, schema, env, plan = pickle.load(handle)
-    except FileNotFoundError:
-        return None
-    except Exception as err:  # a damaged or foreign entry is a miss
-        log.debug("ignoring seed plan cache entry: %s", err)
-        return None
-    if version != _code_version() or schema != fingerprint or not isinstance(plan, SeedPlan):
-        return None
-    if any(os.environ.get(name) != value for name, value in env.items()):
-        return None
-    return plan
+    def load_plan(self, data: bytes, shown: str, fingerprint: str) -> SeedPlan | None:
+        """Return the cached plan of this file for this schema and these `!env` values, or None."""
+        if self.folder is None:
+            return None
+        try:
+            with open(self._entry(self.folder, data, shown), "rb") as handle:
+                version, schema, env, plan = pickle.load(handle)
+        except FileNotFoundError:
+            return None
+        except Exception as err:  # a damaged or foreign entry is a miss
+            log.debug("ignoring seed plan cache entry: %s", err)
+            return None
+        if version != _code_version() or schema != fingerprint or not isinstance(plan, SeedPlan):
+            return None
+        current = process_environ()
+        if any(current.get(name) != value for name, value in env.items()):
+            return None
+        return plan
 
-
-def store_plan(data: bytes, shown: str, fingerprint: str, env: Mapping[str, str | None], plan: SeedPlan) -> None:
-    """Keep a validated plan for the next run of the same file (best effort)."""
-    folder = _folder()
-    if folder is None:
-        return
-    path = _entry(folder, data, shown)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as handle:
-            pickle.dump((_code_version(), fingerprint, dict(env), plan), handle, protocol=pickle.HIGHEST_PROTOCOL)
-        tmp.replace(path)
-    except (OSError, pickle.PicklingError) as err:
-        log.debug("cannot write seed plan cache %s: %s", path, err)
+    def store_plan(self, data: bytes, shown: str, fingerprint: str, env: Mapping[str, str | None],
+                   plan: SeedPlan) -> None:
+        """Keep a validated plan for the next run of the same file (best effort)."""
+        if self.folder is None:
+            return
+        path = self._entry(self.folder, data, shown)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            with open(tmp, "wb") as handle:
+                pickle.dump((_code_version(), fingerprint, dict(env), plan), handle,
+                            protocol=pickle.HIGHEST_PROTOCOL)
+            tmp.replace(path)
+        except (OSError, pickle.PicklingError) as err:
+            log.debug("cannot write seed plan cache %s: %s", path, err)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,6 +11,7 @@ from typing import Protocol
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from pydb.config import process_environ
 from pydb.errors import SeedProblem
 
 __all__ = ["ENV_TAG", "REF_TAG", "SeedDocument", "SeedRow", "SeedTable", "parse_seed", "position"]
@@ -84,7 +84,7 @@ def parse_seed(
 ) -> tuple[SeedDocument, list[SeedProblem]]:
     """Parse seed YAML into tables and rows, resolving `!env`; return the document and its problems."""
     shown = str(path)
-    env = os.environ if environ is None else environ
+    env = process_environ() if environ is None else environ
     problems: list[SeedProblem] = []
     doc = SeedDocument(shown)
 

@@ -1,14 +1,15 @@
-"""`pydb seed FILE`: load a seed file (the command; the work is done by pydb.seed.load_seed)."""
+"""`pydb seed FILE`: load a seed file (the work is done by pydb.seed.load_seed)."""
 
 from __future__ import annotations
 
-import os
 import sys
+from contextlib import ExitStack
 from typing import Any
 
 import click
 
-from pydb.errors import SeedError
+from pydb.cli.options import pass_settings, url_option
+from pydb.config import Settings
 from pydb.urls import mask_password
 
 _PROGRESS_MIN_ROWS = 20_000
@@ -16,13 +17,15 @@ _PROGRESS_MIN_ROWS = 20_000
 
 @click.command("seed")
 @click.argument("file", type=click.Path(dir_okay=False), default="seed.yaml")
-@click.option("--url", help="Database URL (default: DATABASE_URL, else the local database).")
+@url_option
 @click.option("--dry-run", is_flag=True, help="Validate and show what would change; commit nothing.")
 @click.option("--reset", is_flag=True, help="Delete the rows of the seeded tables first (same transaction).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before --reset deletes rows.")
 @click.option("--allow-production", is_flag=True,
               help="Allow a production target (PYDB_ENV=production, or a Neon default branch).")
-def seed(file: str, url: str | None, dry_run: bool, reset: bool, yes: bool, allow_production: bool) -> None:
+@pass_settings
+def seed(settings: Settings, file: str, url: str | None, dry_run: bool, reset: bool, yes: bool,
+         allow_production: bool) -> None:
     """Load FILE (default seed.yaml) into the database: validated, idempotent, in one transaction.
 
     Rows are found again by primary key, else a unique key, else their `_id`; running it again
@@ -30,40 +33,20 @@ def seed(file: str, url: str | None, dry_run: bool, reset: bool, yes: bool, allo
 
     Example: pydb seed seed.yaml --dry-run
     """
-    from pydb.connection import resolve_url
+    from pydb.local import resolve_url
     from pydb.seed import check_production, load_seed
 
-    target = resolve_url(url)
+    target = resolve_url(url, settings)
     if reset and not dry_run and not yes:
         if not allow_production:
-            check_production(target)
+            check_production(target, settings)
         click.confirm(
             f"--reset deletes every row of the tables in {file} (and rows that reference them through "
             f"ON DELETE CASCADE) in {mask_password(target)}. Continue?", abort=True, err=True)
-    bar: Any = None
-    show_progress = sys.stderr.isatty() and not os.environ.get("PYDB_NO_PROGRESS")
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if not show_progress or total < _PROGRESS_MIN_ROWS:
-            return
-        if bar is None:
-            bar = click.progressbar(length=total, label="writing rows", file=sys.stderr)
-            bar.__enter__()
-        bar.update(done - bar.pos)
-
-    try:
+    with ExitStack() as stack:
+        progress = _ProgressBar(stack) if settings.progress and sys.stderr.isatty() else None
         report = load_seed(file, target, dry_run=dry_run, reset=reset, allow_production=allow_production,
-                           progress=progress)
-    except SeedError as err:
-        for problem in err.problems:
-            click.echo(str(problem), err=True)
-        count = len(err.problems)
-        click.echo(f"{count} problem{'s' if count != 1 else ''}; nothing was written", err=True)
-        sys.exit(1)
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
+                           progress=progress, settings=settings)
     if dry_run:
         click.echo(f"dry run of {file} on {mask_password(target)} (rolled back, nothing written):")
     for table in report.tables:
@@ -71,6 +54,25 @@ def seed(file: str, url: str | None, dry_run: bool, reset: bool, yes: bool, allo
     click.echo(f"total: {_counts(report.inserted, report.updated, report.unchanged, report.deleted, reset)}")
 
 
+class _ProgressBar:
+    """A progress bar on stderr for loads of many rows, opened at the first report."""
+
+    def __init__(self, stack: ExitStack) -> None:
+        self._stack = stack
+        self._bar: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < _PROGRESS_MIN_ROWS:
+            return
+        if self._bar is None:
+            self._bar = self._stack.enter_context(click.progressbar(length=total, label="writing rows",
+                                                                    file=sys.stderr))
+        self._bar.update(done - self._bar.pos)
+
+
 def _counts(inserted: int, updated: int, unchanged: int, deleted: int, reset: bool) -> str:
     text = f"{inserted} inserted, {updated} updated, {unchanged} unchanged"
     return text + (f" ({deleted} deleted first)" if reset else "")
+
+
+COMMANDS = [seed]

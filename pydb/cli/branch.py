@@ -7,6 +7,8 @@ import time
 
 import click
 
+from pydb.cli.options import pass_settings
+from pydb.config import Settings
 from pydb.urls import mask_password
 
 
@@ -21,6 +23,8 @@ def branch() -> None:
 
     Locally a branch is a copy of the app database on the local server (CREATE DATABASE … TEMPLATE);
     with NEON_API_KEY and NEON_PROJECT_ID set, it is a Neon branch of that project.
+
+    Example: pydb branch create feature-x
     """
 
 
@@ -28,16 +32,17 @@ def branch() -> None:
 @click.argument("name")
 @click.option("--from", "parent", metavar="PARENT",
               help="Branch to copy (default: the app database locally, the default branch on Neon).")
-def create_cmd(name: str, parent: str | None) -> None:
+@pass_settings
+def create_cmd(settings: Settings, name: str, parent: str | None) -> None:
     """Create branch NAME as a copy of PARENT.
 
     Example: pydb branch create feature-x
     """
-    from pydb.branches import backend, create_branch, format_size
+    from pydb.branches import backend, format_size
 
-    where = backend()
+    where = backend(settings)
     start = time.perf_counter()
-    created = create_branch(name, parent, where=where)
+    created = where.create(name, parent)
     size = f" ({format_size(created.size)})" if created.size is not None else ""
     click.echo(f"branch {created.name} created from {created.parent}{size} in {_elapsed(start)}")
     if created.url:
@@ -46,14 +51,15 @@ def create_cmd(name: str, parent: str | None) -> None:
 
 @branch.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print the branches as JSON.")
-def list_cmd(as_json: bool) -> None:
+@pass_settings
+def list_cmd(settings: Settings, as_json: bool) -> None:
     """List the branches with their parent, size and creation time.
 
     Example: pydb branch list
     """
-    from pydb.branches import format_size, list_branches
+    from pydb.branches import backend, format_size
 
-    branches = list_branches()
+    branches = backend(settings).list()
     if as_json:
         click.echo(json.dumps([
             {"name": b.name, "parent": b.parent, "size": b.size, "default": b.default,
@@ -78,45 +84,51 @@ def list_cmd(as_json: bool) -> None:
 @click.argument("name")
 @click.option("--pooled", is_flag=True,
               help="The pooled URL, for application traffic on Neon (locally the same URL).")
-def url_cmd(name: str, pooled: bool) -> None:
+@pass_settings
+def url_cmd(settings: Settings, name: str, pooled: bool) -> None:
     """Print the URL of branch NAME, for Atlas, pydb and psql (direct unless --pooled).
 
     Example: DATABASE_URL="$(pydb branch url feature-x)" atlas schema apply --env dev
     """
-    from pydb.branches import branch_url
+    from pydb.branches import backend
 
-    click.echo(branch_url(name, pooled=pooled))
+    click.echo(backend(settings).url(name, pooled=pooled))
 
 
 @branch.command("delete")
 @click.argument("name")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def delete_cmd(name: str, yes: bool) -> None:
+@pass_settings
+def delete_cmd(settings: Settings, name: str, yes: bool) -> None:
     """Delete branch NAME and its data.
 
     Example: pydb branch delete feature-x --yes
     """
-    from pydb.branches import backend, delete_branch
+    from pydb.branches import backend
 
     if not yes:
         click.confirm(f"Delete branch {name} and all its data?", abort=True)
-    where = backend()
+    where = backend(settings)
     start = time.perf_counter()
-    delete_branch(name, where=where)
+    where.delete(name)
     click.echo(f"branch {name} deleted in {_elapsed(start)}")
 
 
 @branch.command("reset")
 @click.argument("name")
-def reset_cmd(name: str) -> None:
+@pass_settings
+def reset_cmd(settings: Settings, name: str) -> None:
     """Make branch NAME a fresh copy of its parent again, discarding its changes.
 
     Example: pydb branch reset feature-x
     """
-    from pydb.branches import backend, format_size, reset_branch
+    from pydb.branches import backend, format_size
 
-    where = backend()
+    where = backend(settings)
     start = time.perf_counter()
-    reset = reset_branch(name, where=where)
+    reset = where.reset(name)
     size = f" ({format_size(reset.size)})" if reset.size is not None else ""
     click.echo(f"branch {reset.name} reset from {reset.parent}{size} in {_elapsed(start)}")
+
+
+COMMANDS = [branch]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
-__all__ = ["drift", "lint"]
+from pydb.cli.options import pass_settings, url_option
+from pydb.config import Settings
 
 
 @click.command("lint")
@@ -17,7 +17,10 @@ __all__ = ["drift", "lint"]
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: one object with every finding, for machines.")
 @click.option("--no-squawk", is_flag=True, help="Run Atlas's lint only, without squawk's lock-risk rules.")
-def lint(latest: int | None, git_base: str | None, env: str, fmt: str, no_squawk: bool) -> None:
+@pass_settings
+@click.pass_context
+def lint(ctx: click.Context, settings: Settings, latest: int | None, git_base: str | None, env: str, fmt: str,
+         no_squawk: bool) -> None:
     """Lint new migrations with Atlas (destructive, data-dependent, incompatible changes) and squawk (locks).
 
     Prints file, statement, rule, why it is dangerous and what to do instead; exits 1 on any error.
@@ -28,18 +31,20 @@ def lint(latest: int | None, git_base: str | None, env: str, fmt: str, no_squawk
 
     if (latest is None) == (git_base is None):
         raise click.UsageError("give exactly one of --latest N or --git-base BRANCH")
-    report = lint_migrations(latest=latest, git_base=git_base, env=env, squawk=not no_squawk)
+    report = lint_migrations(latest=latest, git_base=git_base, env=env, squawk=not no_squawk, settings=settings)
     click.echo(json.dumps(report.to_dict(), indent=2) if fmt == "json" else format_report(report))
     if not report.ok:
-        sys.exit(1)
+        ctx.exit(1)
 
 
 @click.command("drift")
-@click.option("--url", help="Database URL (default: DATABASE_URL, else the local database).")
+@url_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: one object, for machines.")
 @click.option("--no-schema", is_flag=True, help="Do not compare schema.hcl with migrations/.")
-def drift(url: str | None, fmt: str, no_schema: bool) -> None:
+@pass_settings
+@click.pass_context
+def drift(ctx: click.Context, settings: Settings, url: str | None, fmt: str, no_schema: bool) -> None:
     """Tell whether a live database matches its applied migrations, and migrations/ matches schema.hcl.
 
     Prints the difference as SQL and exits 1 on drift; pending migrations are listed, not drift.
@@ -48,7 +53,10 @@ def drift(url: str | None, fmt: str, no_schema: bool) -> None:
     """
     from pydb.drift import check_drift, format_drift
 
-    report = check_drift(url, check_schema=not no_schema)
+    report = check_drift(url, check_schema=not no_schema, settings=settings)
     click.echo(json.dumps(report.to_dict(), indent=2) if fmt == "json" else format_drift(report))
     if report.drifted:
-        sys.exit(1)
+        ctx.exit(1)
+
+
+COMMANDS = [lint, drift]

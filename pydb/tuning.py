@@ -1,0 +1,51 @@
+"""The few places pydb leans on internals for speed or behaviour, in one module, each tested.
+
+SQLAlchemy offers no public way to give an already reflected column an ON UPDATE default, nor to
+ask whether an expression's structure can be cached; Python's collector has no per-task switch.
+Each seam is one small function here, covered by tests/test_tuning.py, so an upgrade that breaks
+one breaks a test, not a user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Hashable, Iterator
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql.schema import ColumnDefault
+
+__all__ = ["collector_paused", "expression_shape", "set_update_default"]
+
+
+def set_update_default(column: sa.Column[Any], value: sa.ColumnElement[Any]) -> None:
+    """Give a reflected column an ON UPDATE default, as `Column(onupdate=value)` would have."""
+    # What Column.__init__ does with onupdate=; there is no public setter after construction.
+    ColumnDefault(value, for_update=True)._set_parent_with_dispatch(column)
+
+
+def expression_shape(expression: sa.ClauseElement) -> Hashable | None:
+    """A hashable key of an expression's structure, or None when it binds values (or cannot be keyed)."""
+    # SQLAlchemy's own statement-cache key; a key with bound values would carry the first call's values.
+    key = expression._generate_cache_key()
+    if key is None or key.bindparams:
+        return None
+    return key.key
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector inside the block, then restore it.
+
+    A large seed file becomes millions of small objects that live until the load ends and form no
+    cycles; with the collector on, its full passes rescan them again and again. The pause covers the
+    whole process, so pydb uses it only around its own one-shot batch work (`load_seed`).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -1,0 +1,165 @@
+"""What several test modules share: running the CLI as a user would, seed data and row snapshots."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import traceback
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from click.testing import CliRunner
+
+from pydb.atlas import Atlas, AtlasResult
+
+REPO = Path(__file__).resolve().parent.parent
+TABLES = ("users", "projects", "ai_usage_log")
+
+GOOD = """\
+users:
+  - _id: admin
+    email: admin@example.com
+    name: Admin
+    role: admin
+  - _id: ada
+    email: ada@example.com
+    name: Ada
+projects:
+  - _id: launch
+    owner_id: !ref admin
+    name: Launch plan
+ai_usage_log:
+  - user_id: !ref ada
+    model: gpt-4o
+    tokens_used: 1200
+    estimated_cost: 0.0123
+    created_at: 2025-01-06T09:30:00Z
+"""
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a `pydb` command printed, and its exit status (like subprocess.CompletedProcess)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@contextmanager
+def _working_folder(folder: Path) -> Iterator[None]:
+    before = Path.cwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def run_pydb(*args: str, cwd: Path | None = None, env: Mapping[str, str | None] | None = None,
+             input: str | None = None) -> Run:
+    """Run `pydb ARGS` in this process (Click's runner), in cwd, without DATABASE_URL unless env sets it."""
+    from pydb.cli import cli
+
+    environ: dict[str, str | None] = {"DATABASE_URL": None, **(env or {})}
+    with _working_folder(cwd or REPO):
+        result = CliRunner().invoke(cli, list(args), env=environ, input=input, prog_name="pydb")
+    stderr = result.stderr
+    if result.exc_info is not None and result.exception is not None and not isinstance(result.exception, SystemExit):
+        # What Python prints for an exception that escapes (a bug, or --debug): the traceback, exit 1.
+        stderr += "".join(traceback.format_exception(*result.exc_info))
+    return Run(result.exit_code, result.stdout, stderr)
+
+
+def run_pydb_process(*args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
+                     input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `pydb ARGS` in a new process, end to end (tracebacks, signals, two processes at once)."""
+    environ = dict(os.environ)
+    environ.pop("DATABASE_URL", None)
+    environ["PYTHONPATH"] = str(REPO)
+    environ.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "pydb", *args], cwd=cwd or REPO, env=environ, input=input,
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+
+
+def popen_pydb(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    """Start `pydb ARGS` in a new process and return it (the caller waits or kills)."""
+    environ = dict(os.environ)
+    environ.pop("DATABASE_URL", None)
+    environ["PYTHONPATH"] = str(REPO)
+    return subprocess.Popen([sys.executable, "-m", "pydb", *args], cwd=cwd, env=environ,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+class AtlasRunner:
+    """Atlas as a user runs it (`atlas ARGS` in a folder), with atlas.hcl's local env on a test's databases."""
+
+    def __init__(self, environ: dict[str, str]) -> None:
+        self.environ = environ
+
+    def client(self, cwd: Path = REPO, target: str | None = None) -> Atlas:
+        """The Atlas client for a folder, its local env pointed at target when given."""
+        environ = dict(self.environ)
+        if target is not None:
+            from pydb.urls import to_atlas
+
+            environ["PYDB_LOCAL_URL"] = to_atlas(target)
+        return Atlas(cwd=cwd, environ=environ)
+
+    def __call__(self, *args: str, cwd: Path = REPO, target: str | None = None, check: bool = True) -> AtlasResult:
+        return self.client(cwd, target).run(*args, check=check)
+
+
+def add_migration(atlas: AtlasRunner, project: Path, name: str, sql: str, version: str | None = None) -> Path:
+    """`atlas migrate new NAME`, write the SQL, `atlas migrate hash`; a fixed version when two are made at once."""
+    project_atlas = atlas.client(project)
+    if version:
+        created = project / "migrations" / f"{version}_{name}.sql"
+    else:
+        project_atlas.migrate_new(name, env="local")
+        (created,) = [p for p in (project / "migrations").glob(f"*_{name}.sql")]
+    created.write_text(sql)
+    project_atlas.migrate_hash(env="local")
+    return created
+
+
+def new_state_dir() -> Path:
+    """A fresh folder for a local server of a test's own, under the repository's .pydb/servers/.
+
+    Not under tmp_path: pytest makes its temporary root private (mode 0700) whenever a session
+    starts, and when the tests run as root the server runs as another OS user that must reach it.
+    """
+    folder = REPO / ".pydb" / "servers" / uuid.uuid4().hex[:12]
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the seeded tables with its row version (xmin), sorted."""
+    with psycopg.connect(url) as conn:
+        return {
+            table: sorted(conn.execute(f"SELECT xmin::text, * FROM {table}").fetchall(), key=str)
+            for table in TABLES
+        }
+
+
+def contents(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the seeded tables, without timestamps, row versions or database-made keys."""
+    with psycopg.connect(url) as conn:
+        return {
+            "users": sorted(conn.execute(
+                "SELECT id, email, name, password_hash, role::text, email_verified FROM users").fetchall(), key=repr),
+            "projects": sorted(conn.execute(
+                "SELECT id, owner_id, name, description, status FROM projects").fetchall(), key=repr),
+            "ai_usage_log": sorted(conn.execute(
+                "SELECT user_id, model, tokens_used, estimated_cost, endpoint FROM ai_usage_log"
+            ).fetchall(), key=repr),
+        }
