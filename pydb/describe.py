@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from pydb.config import Settings
 
 
 @dataclass(frozen=True)
@@ -35,47 +40,59 @@ class SchemaInfo:
     enums: dict[str, list[str]]
 
 
-def describe(url: str, schema: str = "public") -> SchemaInfo:
+def describe(url: str, schema: str = "public", *, settings: Settings | None = None) -> SchemaInfo:
     """Return the tables, columns, indexes, foreign keys and enums of a schema in a live database."""
-    from sqlalchemy import inspect
     from sqlalchemy.pool import NullPool
 
     from pydb.database import Database
 
-    engine = Database(url, poolclass=NullPool).engine
+    db = Database(url, schema=schema, settings=settings, poolclass=NullPool)
     try:
-        with engine.connect() as conn:
-            insp = inspect(conn)
-            names = sorted(n for n in insp.get_table_names(schema) if n != "atlas_schema_revisions")
-            kinds = {"schema": schema, "filter_names": names}
-            columns = insp.get_multi_columns(**kinds)  # type: ignore[arg-type]
-            pks = insp.get_multi_pk_constraint(**kinds)  # type: ignore[arg-type]
-            indexes = insp.get_multi_indexes(**kinds)  # type: ignore[arg-type]
-            fks = insp.get_multi_foreign_keys(**kinds)  # type: ignore[arg-type]
-            enums = {e["name"]: list(e["labels"]) for e in insp.get_enums(schema)}  # type: ignore[attr-defined]
+        tables = sorted(db.tables.values(), key=lambda t: t.name)
+        dialect = db.engine.dialect
     finally:
-        engine.dispose()
-    dialect = engine.dialect
-    tables = []
-    for name in names:
-        key = (schema, name)
-        cols = [
-            ColumnInfo(c["name"], c["type"].compile(dialect=dialect), bool(c["nullable"]), c.get("default"))
-            for c in columns.get(key, [])
-        ]
-        idx = [
-            f"{i['name']} ({', '.join(str(c) for c in i['column_names'])})" + (" unique" if i["unique"] else "")
-            for i in indexes.get(key, [])
-        ]
-        fk = [
-            f"{f['name']}: ({', '.join(f['constrained_columns'])}) -> {f['referred_table']}"
-            f"({', '.join(f['referred_columns'])})"
-            + (f" on delete {f['options']['ondelete'].lower()}" if f["options"].get("ondelete") else "")
-            for f in fks.get(key, [])
-        ]
-        pk: dict[str, Any] = dict(pks.get(key) or {})
-        tables.append(TableInfo(name, cols, list(pk.get("constrained_columns") or []), idx, fk))
-    return SchemaInfo(tables, enums)
+        db.dispose()
+    return SchemaInfo([_table_info(table, dialect) for table in tables], _enums(tables))
+
+
+def _table_info(table: sa.Table, dialect: sa.Dialect) -> TableInfo:
+    columns = [
+        ColumnInfo(c.name, c.type.compile(dialect=dialect), bool(c.nullable), _default(c))
+        for c in table.columns
+    ]
+    indexes = [
+        f"{index.name} ({', '.join(_index_part(e) for e in index.expressions)})" + (" unique" if index.unique else "")
+        for index in sorted(table.indexes, key=lambda i: str(i.name))
+    ]
+    keys = [
+        f"{fk.name}: ({', '.join(c.name for c in fk.columns)}) -> {fk.referred_table.name}"
+        f"({', '.join(e.column.name for e in fk.elements)})"
+        + (f" on delete {fk.ondelete.lower()}" if fk.ondelete else "")
+        for fk in sorted(table.foreign_key_constraints, key=lambda k: str(k.name))
+    ]
+    return TableInfo(table.name, columns, [c.name for c in table.primary_key.columns], indexes, keys)
+
+
+def _default(column: sa.Column[Any]) -> str | None:
+    default = column.server_default
+    if default is None:
+        return None
+    arg = getattr(default, "arg", None)
+    return str(getattr(arg, "text", arg))
+
+
+def _index_part(expression: Any) -> str:
+    return expression.name if isinstance(expression, sa.Column) else str(expression)
+
+
+def _enums(tables: list[sa.Table]) -> dict[str, list[str]]:
+    """The enum types the tables' columns use, with their labels."""
+    found: dict[str, list[str]] = {}
+    for table in tables:
+        for column in table.columns:
+            if isinstance(column.type, sa.Enum) and column.type.name:
+                found[column.type.name] = list(column.type.enums)
+    return found
 
 
 def format_schema(info: SchemaInfo) -> str:

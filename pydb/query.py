@@ -386,31 +386,20 @@ def _apply(stmt: sa.Select[Any], spec: Mapping[str, Any], table: sa.Table, into:
 
 
 def where_equal(table: sa.Table, values: Mapping[str, str]) -> sa.ColumnElement[bool] | None:
-    """Build `col = value AND ...` from text values (as typed on a command line), typed per column."""
+    """Build `col = value AND ...` from text values (as typed on a command line), converted per column type."""
+    from pydb.seed.convert import InvalidValue, convert_text
+
     clauses = []
     for name, text in values.items():
         if name not in table.c:
             raise QueryError(f"{table.name} has no column {name!r}; columns: {', '.join(table.c.keys())}")
         column = table.c[name]
-        clauses.append(column == _from_text(column.type, text))
-    return sa.and_(*clauses) if clauses else None
-
-
-def _from_text(column_type: sa.types.TypeEngine[Any], text: str) -> Any:
-    if isinstance(column_type, sa.Boolean):
-        return text.lower() in ("1", "true", "yes", "on", "t")
-    try:
-        python_type = column_type.python_type
-    except NotImplementedError:
-        return text
-    if python_type in (uuid.UUID, int, Decimal, float):
         try:
-            return python_type(text)
-        except ValueError as err:
-            raise QueryError(f"{text!r} is not a valid {python_type.__name__} for this column") from err
-    if python_type is dt.datetime:
-        return dt.datetime.fromisoformat(text)
-    return text
+            value = convert_text(column, text)
+        except InvalidValue as err:
+            raise QueryError(f"{table.name}.{name}: {err}") from None
+        clauses.append(column == sa.literal(value, column.type))
+    return sa.and_(*clauses) if clauses else None
 
 
 def find_rows(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -167,16 +166,22 @@ def test_a_session_that_leaves_within_the_wait_does_not_stop_the_copy(
     branches: LocalBranches, pydb_database: str,
 ) -> None:
     conn = psycopg.connect(pydb_database)
-    closer = threading.Timer(1.0, conn.close)
-    closer.start()
+    result: list[Branch] = []
+    creating = threading.Thread(target=lambda: result.append(branches.create(_name("waits"))))
+    creating.start()
     try:
-        started = time.monotonic()
-        created = branches.create(_name("waits"))
-        assert time.monotonic() - started >= 0.9
-        assert created.url is not None and _emails(created.url)[0] == "ada@example.com"
+        # The copy is waiting for our session to leave: the server shows its CREATE DATABASE running.
+        with psycopg.connect(with_database(pydb_database, "postgres"), autocommit=True) as watch:
+            waiting = ("SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                       " AND query LIKE 'CREATE DATABASE%%' AND query LIKE %s")
+            template = (f"%TEMPLATE \"{database_name(pydb_database)}\"%",)
+            while watch.execute(waiting, template).fetchone() == (0,):
+                assert creating.is_alive(), "the copy ended before it had to wait"
     finally:
-        closer.join()
         conn.close()
+        creating.join()
+    (created,) = result
+    assert created.url is not None and _emails(created.url)[0] == "ada@example.com"
 
 
 def test_deleting_a_branch_in_use_is_refused(branches: LocalBranches) -> None:

@@ -8,7 +8,6 @@ import re
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pydb
 from pydb.database import Database
 from pydb.errors import ConnectError
 from pydb.local import SERVER_OS_USER, LocalServer
+from pydb.urls import port as port_of
 from pydb.urls import with_database
 from tests.helpers import new_state_dir
 
@@ -106,7 +106,7 @@ def pgbouncer(pydb_server: LocalServer, pydb_database: str, tmp_path: Path) -> I
     (folder / "userlist.txt").write_text('"postgres" ""\n')
     (folder / "pgbouncer.ini").write_text(
         "[databases]\n"
-        f"* = host=127.0.0.1 port={pydb_server._port()}\n"
+        f"* = host=127.0.0.1 port={port_of(pydb_server.url())}\n"
         "[pgbouncer]\n"
         f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
         f"auth_type = trust\nauth_file = {folder / 'userlist.txt'}\n"
@@ -122,14 +122,14 @@ def pgbouncer(pydb_server: LocalServer, pydb_database: str, tmp_path: Path) -> I
     if os.geteuid() == 0:
         command[1:1] = ["-u", SERVER_OS_USER]  # PgBouncer refuses to run as root
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    for _ in range(100):
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.05)
-    else:
-        proc.kill()
-        pytest.fail(f"pgbouncer did not start: {proc.communicate()[1]}")
+    assert proc.stderr is not None
+    printed = []
+    # PgBouncer logs "process up" once it listens; a line of nothing means it exited.
+    while "process up" not in (line := proc.stderr.readline()):
+        printed.append(line)
+        if not line:
+            proc.kill()
+            pytest.fail(f"pgbouncer did not start: {''.join(printed)}")
     database = pydb_database.rsplit("/", 1)[1].split("?")[0]
     yield f"postgresql://postgres@ep-pydb-test-pooler.eu-central-1.aws.neon.tech:{port}/{database}?hostaddr=127.0.0.1"
     proc.terminate()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import time
 from pathlib import Path
+
+import psutil
 
 from tests.helpers import run_pydb, run_pydb_process
 
@@ -32,13 +32,9 @@ def test_up_recovers_after_the_server_was_killed(state: dict[str, str]) -> None:
     assert run_pydb("dev", "up", env=state).returncode == 0
     pid_file = Path(state["PYDB_STATE_DIR"]) / "pgdata" / "postmaster.pid"
     pid = int(pid_file.read_text().split()[0])
-    os.kill(pid, signal.SIGKILL)
-    for _ in range(50):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.1)
+    server = psutil.Process(pid)
+    server.kill()
+    server.wait(timeout=30)
     result = run_pydb("dev", "up", env=state)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("local database recovered after a crash; started: ")

@@ -22,7 +22,6 @@ USER_TEST = '''
 
 import json
 import os
-import time
 from pathlib import Path
 
 import psycopg
@@ -32,26 +31,32 @@ SHARED_ID = "00000000-0000-0000-0000-000000000042"
 BARRIER = Path(os.environ["ISOLATION_BARRIER"])
 
 
-def _meet(step: str, me: str) -> None:
-    (BARRIER / f"{step}-{me}").touch()
-    deadline = time.monotonic() + 60
-    while len(list(BARRIER.glob(f"{step}-*"))) < 2:
-        assert time.monotonic() < deadline, f"the other test never reached {step}: not run in parallel"
-        time.sleep(0.05)
+def _meet(server: str, step: str, me: str) -> None:
+    """Wait for the other test at step: LISTEN, arrive, NOTIFY, then block until the other one arrives."""
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"LISTEN {step}")
+        (BARRIER / f"{step}-{me}").touch()
+        conn.execute(f"NOTIFY {step}")
+        if len(list(BARRIER.glob(f"{step}-*"))) < 2:
+            for note in conn.notifies(timeout=60):
+                if note.pid != conn.info.backend_pid:
+                    break
+        assert len(list(BARRIER.glob(f"{step}-*"))) == 2, f"the other test never reached {step}: not run in parallel"
 
 
 @pytest.mark.parametrize("me", ["alpha", "beta"])
 def test_same_row(pydb_database: str, me: str) -> None:
+    server = pydb_database.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(pydb_database, autocommit=True) as conn:
         conn.execute("INSERT INTO users (id, email, name) VALUES (%s, 'same@example.com', %s)", (SHARED_ID, me))
-        _meet("inserted", me)
+        _meet(server, "inserted", me)
         rows = conn.execute("SELECT id::text, name FROM users").fetchall()
         database = conn.execute("SELECT current_database()").fetchone()[0]
     (BARRIER / f"report-{me}.json").write_text(json.dumps({
         "worker": os.environ.get("PYTEST_XDIST_WORKER"), "database": database, "rows": rows,
     }))
     assert rows == [(SHARED_ID, me)]
-    _meet("checked", me)
+    _meet(server, "checked", me)
 '''
 
 

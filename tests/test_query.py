@@ -208,23 +208,31 @@ def test_prepared_queries_survive_a_closed_connection_and_threads_get_their_own(
 
     users = db.tables["users"]
     by_email = db.query.users.prepare(where=users.c.email == sa.bindparam("email"), columns=["name"])
-    assert by_email.first(email="ada@example.com") == {"name": "Ada"}
-    mine = db._read_connection()
-    # the server ends the session (as a suspended compute or a restart would): the next read reconnects
     with psycopg.connect(db.url, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (mine.info.backend_pid,))
-    assert by_email.first(email="bob@example.com") == {"name": "Bob"}
-    assert db._read_connection() is not mine
 
-    seen: list[object] = []
-    thread = threading.Thread(target=lambda: seen.extend([by_email.first(email="ada@example.com"),
-                                                          db._read_connection()]))
-    thread.start()
-    thread.join()
-    assert seen[0] == {"name": "Ada"} and seen[1] is not db._read_connection()
-    current = db._read_connection()
-    db.dispose()
-    assert mine.closed and seen[1].closed and current.closed  # type: ignore[attr-defined]
+        def readers() -> set[int]:
+            """Backends of this database that ran the prepared query (pg_stat_activity keeps the last query)."""
+            rows = admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                " AND query LIKE %s", (by_email.sql.split("FROM")[0].strip() + "%",)).fetchall()
+            return {pid for (pid,) in rows}
+
+        assert by_email.first(email="ada@example.com") == {"name": "Ada"}
+        (mine,) = readers()
+        # the server ends the session (as a suspended compute or a restart would): the next read reconnects
+        admin.execute("SELECT pg_terminate_backend(%s)", (mine,))
+        assert by_email.first(email="bob@example.com") == {"name": "Bob"}
+        (current,) = readers()
+        assert current != mine
+
+        seen: list[object] = []
+        thread = threading.Thread(target=lambda: seen.append(by_email.first(email="ada@example.com")))
+        thread.start()
+        thread.join()
+        assert seen == [{"name": "Ada"}]
+        assert len(readers()) == 2 and current in readers()  # the thread read on a connection of its own
+        db.dispose()
+        assert readers() == set()
 
 
 def test_nested_filters_with_values_are_never_served_from_the_statement_cache(db: Database) -> None:

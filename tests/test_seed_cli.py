@@ -3,12 +3,11 @@ two seeds at once, and a seed killed midway."""
 
 from __future__ import annotations
 
-import os
 import random
+import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -17,9 +16,8 @@ from pytest_httpserver import HTTPServer
 from pydb.errors import ProductionGuardError
 from pydb.local import LocalServer
 from pydb.seed import check_production
-from pydb.seed.load import LOCK_KEY as _LOCK_KEY
 from pydb.testing import scratch_database
-from tests.helpers import GOOD, REPO, Run, contents, run_pydb, snapshot
+from tests.helpers import GOOD, Run, contents, popen_pydb, run_pydb, snapshot
 
 BAD = """\
 users:
@@ -160,13 +158,7 @@ def _counts(url: str) -> tuple[int, int]:
 
 
 def _popen_seed(tmp_path: Path, url: str, *args: str) -> subprocess.Popen[str]:
-    environ = dict(os.environ)
-    environ.pop("DATABASE_URL", None)
-    environ["PYTHONPATH"] = str(REPO)
-    return subprocess.Popen(
-        [sys.executable, "-m", "pydb", "seed", "seed.yaml", "--url", url, *args], cwd=tmp_path, env=environ,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    return popen_pydb("seed", "seed.yaml", "--url", url, *args, cwd=tmp_path)
 
 
 def test_two_seeds_at_once_end_like_one(pydb_server: LocalServer, pydb_template: str, pydb_database: str,
@@ -183,42 +175,37 @@ def test_two_seeds_at_once_end_like_one(pydb_server: LocalServer, pydb_template:
         assert contents(pydb_database) == contents(single)
 
 
-def _seed_lock_held(url: str) -> bool:
-    """Tell whether a seed holds its advisory lock on this database (it is writing)."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT EXISTS (SELECT FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
-            " WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()"
-            " AND l.classid = 0 AND l.objid = %s)", (_LOCK_KEY,)).fetchone()
-    return bool(row and row[0])
+def _copied(watch: psycopg.Connection[Any], table: str) -> int | None:
+    """Rows a COPY into table (of watch's database) has sent so far, or None when no such COPY is running."""
+    row = watch.execute(
+        "SELECT tuples_processed FROM pg_stat_progress_copy"
+        " WHERE datid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND relid = %s::regclass",
+        (table,)).fetchone()
+    return None if row is None else int(row[0])
 
 
-def _start_and_wait_for_writing(tmp_path: Path, url: str, *args: str) -> tuple[subprocess.Popen[str], float]:
-    proc = _popen_seed(tmp_path, url, *args)
-    deadline = time.monotonic() + 120
-    while not _seed_lock_held(url):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the seed never started writing"
-        time.sleep(0.005)
-    return proc, time.monotonic()
-
-
-def test_killed_midway_leaves_nothing_behind(pydb_database: str, tmp_path: Path) -> None:
-    # 12k rows keep the 20 runs fast; each kill lands while the seed holds its lock, i.e. while it writes.
-    users, usage = 500, 11_500
+def test_killed_while_writing_leaves_nothing_behind(pydb_database: str, tmp_path: Path) -> None:
+    users, usage = 500, 20_000
     (tmp_path / "seed.yaml").write_text(_big_seed(users, usage))
-    timed, writing_since = _start_and_wait_for_writing(tmp_path, pydb_database, "--dry-run")
-    out, err = timed.communicate(timeout=300)
-    write_time = time.monotonic() - writing_since
-    assert out.endswith(f"total: {users + usage} inserted, 0 updated, 0 unchanged\n"), err
-    rng = random.Random(20)
-    for _ in range(20):
-        proc, _since = _start_and_wait_for_writing(tmp_path, pydb_database, "--reset", "--yes")
-        time.sleep(rng.uniform(0, write_time))
-        proc.kill()
-        proc.communicate(timeout=60)
-        counts = _counts(pydb_database)
-        assert counts in ((0, 0), (users, usage)), f"partial rows after SIGKILL: {counts}"
+    with psycopg.connect(pydb_database, autocommit=True) as conn:
+        # Work for the server on every row written, so the COPY lasts long enough to be killed at a chosen depth.
+        conn.execute("CREATE FUNCTION busy() RETURNS trigger LANGUAGE plpgsql AS $$"
+                     " BEGIN PERFORM md5(repeat(NEW.model, 2000)); RETURN NEW; END $$")
+        conn.execute("CREATE TRIGGER busy BEFORE INSERT ON ai_usage_log FOR EACH ROW EXECUTE FUNCTION busy()")
+    landed = 0
+    with psycopg.connect(pydb_database, autocommit=True) as watch:
+        for i in range(20):
+            # Each run is killed at a different depth of the COPY into ai_usage_log, seen on the server.
+            depth = 1 + i * (usage // 25)
+            proc = _popen_seed(tmp_path, pydb_database, "--reset", "--yes")
+            while (sent := _copied(watch, "ai_usage_log")) is None or sent < depth:
+                assert proc.poll() is None, f"the seed ended before the kill: {proc.communicate()}"
+            proc.kill()
+            proc.communicate(timeout=60)
+            landed += proc.returncode == -signal.SIGKILL
+            counts = _counts(pydb_database)
+            assert counts == (0, 0), f"partial rows after SIGKILL at row {sent}: {counts}"
+    assert landed == 20
     final = _popen_seed(tmp_path, pydb_database, "--reset", "--yes")
     assert final.communicate(timeout=300) and final.returncode == 0
     assert _counts(pydb_database) == (users, usage)

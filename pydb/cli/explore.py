@@ -22,7 +22,7 @@ def describe_cmd(settings: Settings, url: str | None) -> None:
     from pydb.describe import describe, format_schema
     from pydb.local import resolve_url
 
-    click.echo(format_schema(describe(resolve_url(url, settings))))
+    click.echo(format_schema(describe(resolve_url(url, settings), settings=settings)))
 
 
 @click.command("find")

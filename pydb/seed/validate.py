@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import difflib
 import json
-import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import sqlalchemy as sa
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from pydb.errors import SeedProblem
+from pydb.seed.convert import FALSE, FLOAT_RE, INT_RE, TRUE, InvalidValue, column_type, text_converter
 from pydb.seed.parse import ENV_VALUE_TAG, REF_TAG, SeedDocument, position
 
 __all__ = ["CheckedRow", "CheckedTable", "Ref", "validate_seed"]
@@ -23,11 +20,6 @@ __all__ = ["CheckedRow", "CheckedTable", "Ref", "validate_seed"]
 _STR_TAG = "tag:yaml.org,2002:str"
 _CORE_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null")}
 _NULLS = frozenset(("", "~", "null", "Null", "NULL"))
-_TRUE = frozenset(("true", "True", "TRUE"))
-_FALSE = frozenset(("false", "False", "FALSE"))
-_INT_RE = re.compile(r"^[-+]?[0-9]+$")
-_FLOAT_RE = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
-_SPECIAL_FLOATS = {".inf": "Infinity", "+.inf": "Infinity", "-.inf": "-Infinity", ".nan": "NaN"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +61,6 @@ class CheckedTable:
     column: int
     table: sa.Table
     rows: list[CheckedRow] = field(default_factory=list)
-
-
-class _Invalid(Exception):
-    """A value does not fit its column; the message says why."""
 
 
 _Converter = Callable[[Node], Any]
@@ -121,7 +109,7 @@ def validate_seed(doc: SeedDocument, tables: dict[str, sa.Table]) -> tuple[list[
                     convert = converters[name] = _converter(column)
                 try:
                     row.values[name] = convert(value)
-                except _Invalid as err:
+                except InvalidValue as err:
                     line, col = position(value)
                     problem(line, col, f"{table.name}.{name}: {err}")
             for name in required:
@@ -188,117 +176,34 @@ def _suggest(name: str, choices: Any, what: str) -> str:
 
 
 def _scalar(node: Node) -> tuple[str | None, bool]:
-    """Return (text, plain) of a scalar node; text None means null. Raise _Invalid for other nodes."""
+    """Return (text, plain) of a scalar node; text None means null. Raise InvalidValue for other nodes."""
     if not isinstance(node, ScalarNode):
-        raise _Invalid(f"expected a single value, got a {'list' if isinstance(node, SequenceNode) else 'mapping'}")
+        raise InvalidValue(f"expected a single value, got a {'list' if isinstance(node, SequenceNode) else 'mapping'}")
     tag = node.tag
     if tag == ENV_VALUE_TAG:
         return node.value, True
     if tag == "tag:yaml.org,2002:null":
         return None, True
     if tag not in _CORE_TAGS:
-        raise _Invalid(f"unknown tag {tag} (seed files know !ref and !env)")
+        raise InvalidValue(f"unknown tag {tag} (seed files know !ref and !env)")
     plain = not node.style
     if plain and node.value in _NULLS:
         return None, True
     return node.value, plain
 
 
-def _shown(text: str) -> str:
-    return repr(text if len(text) <= 60 else text[:57] + "...")
-
-
 def _converter(column: sa.Column[Any]) -> _Converter:
-    kind = column.type
-    nullable = column.nullable
-    convert: Callable[[str, bool], Any]
-    if isinstance(kind, sa.Enum):
-        labels = list(kind.enums)
-        allowed = frozenset(labels)
-        type_name = kind.name or "enum"
-
-        def convert(text: str, plain: bool) -> Any:
-            if text not in allowed:
-                raise _Invalid(f"{_shown(text)} is not a value of {type_name} (one of: {', '.join(labels)})")
-            return text
-    elif isinstance(kind, sa.Boolean):
-        def convert(text: str, plain: bool) -> Any:
-            if plain and text in _TRUE:
-                return True
-            if plain and text in _FALSE:
-                return False
-            raise _Invalid(f"expected true or false, got {_shown(text)}")
-    elif isinstance(kind, sa.Integer):
-        limit = 2**31
-        if isinstance(kind, sa.BigInteger):
-            limit = 2**63
-        elif isinstance(kind, sa.SmallInteger):
-            limit = 2**15
-
-        def convert(text: str, plain: bool) -> Any:
-            if not plain or not _INT_RE.match(text):
-                raise _Invalid(f"expected an integer, got {_shown(text)}")
-            number = int(text)
-            if not -limit <= number < limit:
-                raise _Invalid(f"{number} is out of range for {kind}")
-            return number
-    elif isinstance(kind, sa.Float):
-        def convert(text: str, plain: bool) -> Any:
-            if plain and (_FLOAT_RE.match(text) or text.lower() in _SPECIAL_FLOATS):
-                return float(_SPECIAL_FLOATS.get(text.lower(), text))
-            raise _Invalid(f"expected a number, got {_shown(text)}")
-    elif isinstance(kind, sa.Numeric):
-        precision, scale = kind.precision, kind.scale or 0
-
-        def convert(text: str, plain: bool) -> Any:
-            if not plain or not _FLOAT_RE.match(text):
-                raise _Invalid(f"expected a number, got {_shown(text)}")
-            try:
-                number = Decimal(text)
-            except InvalidOperation:
-                raise _Invalid(f"expected a number, got {_shown(text)}") from None
-            if precision is not None and number != 0:
-                digits = number.adjusted() + 1
-                if digits > precision - scale:
-                    raise _Invalid(f"{text} does not fit numeric({precision},{scale})")
-            return number
-    elif isinstance(kind, sa.DateTime):
-        def convert(text: str, plain: bool) -> Any:
-            try:
-                return dt.datetime.fromisoformat(text.strip())
-            except ValueError:
-                raise _Invalid(
-                    f"expected a timestamp (ISO 8601, e.g. 2025-01-31T09:30:00Z), got {_shown(text)}") from None
-    elif isinstance(kind, sa.Date):
-        def convert(text: str, plain: bool) -> Any:
-            try:
-                return dt.date.fromisoformat(text.strip())
-            except ValueError:
-                raise _Invalid(f"expected a date (YYYY-MM-DD), got {_shown(text)}") from None
-    elif isinstance(kind, sa.Uuid):
-        def convert(text: str, plain: bool) -> Any:
-            try:
-                return uuid.UUID(text)
-            except ValueError:
-                raise _Invalid(f"expected a uuid, got {_shown(text)}") from None
-    elif isinstance(kind, sa.String):
-        length = kind.length
-
-        def convert(text: str, plain: bool) -> Any:
-            if length is not None and len(text) > length:
-                raise _Invalid(f"{len(text)} characters, longer than the column's {length}")
-            return text
-    elif isinstance(kind, (sa.JSON, sa.ARRAY)):
+    """Check a YAML node for a column: null where allowed, else the column type's text converter."""
+    if isinstance(column_type(column), sa.JSON | sa.ARRAY):
         return _structured_converter(column)
-    else:
-        def convert(text: str, plain: bool) -> Any:
-            return text
+    convert = text_converter(column)
+    nullable = column.nullable
 
     def check(node: Node) -> Any:
         text, plain = _scalar(node)
         if text is None:
             if not nullable:
-                raise _Invalid("cannot be null (the column is NOT NULL)")
+                raise InvalidValue("cannot be null (the column is NOT NULL)")
             return None
         return convert(text, plain)
 
@@ -311,13 +216,13 @@ def _structured_converter(column: sa.Column[Any]) -> _Converter:
     def check(node: Node) -> Any:
         value = _plain_python(node)
         if value is None and not column.nullable:
-            raise _Invalid("cannot be null (the column is NOT NULL)")
+            raise InvalidValue("cannot be null (the column is NOT NULL)")
         if value is None:
             return None
         if is_json:
             return _Json(json.dumps(value, default=str))
         if not isinstance(value, list):
-            raise _Invalid("expected a list")
+            raise InvalidValue("expected a list")
         return value
 
     return check
@@ -334,16 +239,16 @@ def _plain_python(node: Node) -> Any:
     if isinstance(node, SequenceNode):
         return [_plain_python(item) for item in node.value]
     if node.tag == REF_TAG:
-        raise _Invalid("!ref cannot be used inside a list or mapping")
+        raise InvalidValue("!ref cannot be used inside a list or mapping")
     text, plain = _scalar(node)
     if text is None or not plain:
         return text
-    if text in _TRUE:
+    if text in TRUE:
         return True
-    if text in _FALSE:
+    if text in FALSE:
         return False
-    if _INT_RE.match(text):
+    if INT_RE.match(text):
         return int(text)
-    if _FLOAT_RE.match(text):
+    if FLOAT_RE.match(text):
         return float(text)
     return text
