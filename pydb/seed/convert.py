@@ -110,35 +110,19 @@ def _numeric(kind: sa.Numeric[Any]) -> Converter:
     return convert
 
 
-def _timestamp(kind: sa.DateTime) -> Converter:
-    def convert(text: str, plain: bool) -> Any:
-        try:
-            return dt.datetime.fromisoformat(text.strip())
-        except ValueError:
-            raise InvalidValue(
-                f"expected a timestamp (ISO 8601, e.g. 2025-01-31T09:30:00Z), got {shown(text)}") from None
+def _iso(parse: Callable[[str], Any], expected: str) -> Callable[[Any], Converter]:
+    """A converter factory for ISO 8601 text (timestamps, dates, times)."""
 
-    return convert
+    def factory(kind: Any) -> Converter:
+        def convert(text: str, plain: bool) -> Any:
+            try:
+                return parse(text.strip())
+            except ValueError:
+                raise InvalidValue(f"expected {expected}, got {shown(text)}") from None
 
+        return convert
 
-def _date(kind: sa.Date) -> Converter:
-    def convert(text: str, plain: bool) -> Any:
-        try:
-            return dt.date.fromisoformat(text.strip())
-        except ValueError:
-            raise InvalidValue(f"expected a date (YYYY-MM-DD), got {shown(text)}") from None
-
-    return convert
-
-
-def _time(kind: sa.Time) -> Converter:
-    def convert(text: str, plain: bool) -> Any:
-        try:
-            return dt.time.fromisoformat(text.strip())
-        except ValueError:
-            raise InvalidValue(f"expected a time (HH:MM[:SS]), got {shown(text)}") from None
-
-    return convert
+    return factory
 
 
 def _uuid(kind: sa.Uuid[Any]) -> Converter:
@@ -173,9 +157,9 @@ CONVERTERS: tuple[tuple[type[Any], Callable[[Any], Converter]], ...] = (
     (sa.Integer, _integer),
     (sa.Float, _float),
     (sa.Numeric, _numeric),
-    (sa.DateTime, _timestamp),
-    (sa.Date, _date),
-    (sa.Time, _time),
+    (sa.DateTime, _iso(dt.datetime.fromisoformat, "a timestamp (ISO 8601, e.g. 2025-01-31T09:30:00Z)")),
+    (sa.Date, _iso(dt.date.fromisoformat, "a date (YYYY-MM-DD)")),
+    (sa.Time, _iso(dt.time.fromisoformat, "a time (HH:MM[:SS])")),
     (sa.Uuid, _uuid),
     (sa.String, _string),
 )

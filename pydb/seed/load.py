@@ -35,6 +35,16 @@ class TableReport:
     deleted: int = 0
 
 
+class _Total:
+    """A count of a SeedReport summed over its tables (the TableReport field of the same name)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, report: SeedReport, owner: type | None = None) -> int:
+        return sum(int(getattr(table, self.name)) for table in report.tables)
+
+
 @dataclass(slots=True)
 class SeedReport:
     """What a seed did, table by table, in foreign-key order."""
@@ -44,25 +54,10 @@ class SeedReport:
     dry_run: bool = False
     reset: bool = False
 
-    @property
-    def inserted(self) -> int:
-        """Rows inserted, all tables."""
-        return sum(t.inserted for t in self.tables)
-
-    @property
-    def updated(self) -> int:
-        """Rows updated, all tables."""
-        return sum(t.updated for t in self.tables)
-
-    @property
-    def unchanged(self) -> int:
-        """Rows found already as the file says, all tables."""
-        return sum(t.unchanged for t in self.tables)
-
-    @property
-    def deleted(self) -> int:
-        """Rows deleted by --reset, all tables."""
-        return sum(t.deleted for t in self.tables)
+    inserted = _Total()  # rows inserted, all tables
+    updated = _Total()  # rows updated, all tables
+    unchanged = _Total()  # rows found already as the file says, all tables
+    deleted = _Total()  # rows deleted by --reset, all tables
 
 
 def write_plan(
