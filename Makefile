@@ -31,6 +31,7 @@ down:
 
 demo: up
 	$(VENV)/bin/atlas schema apply --env local --auto-approve
+	$(VENV)/bin/pydb generate
 	$(VENV)/bin/pydb seed seed.yaml
 	@echo
 	@echo "== the schema the local database now holds:"
@@ -49,7 +50,9 @@ system-deps:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; \
 	  else echo "note: pgbouncer is not installed; the pooler tests will be skipped (apt-get install pgbouncer)"; fi; }
 
+# `pydb generate --check` runs on the test suite's own server (.pydb/test), leaving the dev server alone.
 test: check atlas system-deps
+	PYDB_STATE_DIR=$${PYDB_TEST_STATE_DIR:-.pydb/test} $(VENV)/bin/pydb generate --check
 	@$(VENV)/bin/pytest -n 2 -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
 

@@ -10,6 +10,11 @@ Nothing connects at import time. Module attributes resolve lazily, by this rule:
 - a name of one of pydb's own modules (`pydb.seed`, `pydb.query`, `pydb.config`, ...) is that module;
 - any other name is a table of the default database (`pydb.users`), or an AttributeError listing them.
 A table whose name is one of pydb's modules is reached as `pydb.db.tables["seed"]`.
+
+For type checkers, `db` and the tables are those of the typed module `pydb generate` writes
+(pydb/schema.py): `users.c.email` is a `Column[str]` and `db.query.users.find_first(...)` returns a
+`UsersRow | None`. The default database checks on first use that its tables have the column types
+that module promises (pydb.types.verify).
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ from pydb.errors import PydbError
 
 if TYPE_CHECKING:
     from pydb.database import Database
+    from pydb.schema import *  # noqa: F403  (db and the tables, typed: `pydb generate`)
 
-__all__ = ["Database", "PydbError", "connect", "db"]
+__all__ = ["Database", "PydbError", "connect", "db"]  # noqa: F405
 
 _default: Database | None = None
-_MODULES = frozenset(module.name for module in pkgutil.iter_modules(__path__))
+_MODULES = frozenset(module.name for module in pkgutil.iter_modules(__path__))  # noqa: F405
 
 
 def connect(url: str | None = None, **options: Any) -> Database:
@@ -39,19 +45,23 @@ def connect(url: str | None = None, **options: Any) -> Database:
 def _default_database() -> Database:
     global _default
     if _default is None:
-        _default = connect()
+        from pydb.types import generated_columns
+
+        _default = connect(expected_columns=generated_columns())
     return _default
 
 
-def __getattr__(name: str) -> Any:
-    if name == "db":
-        return _default_database()
-    if name == "Database":
-        from pydb.database import Database
+if not TYPE_CHECKING:  # type checkers see the typed names above; unknown names are errors for them
 
-        return Database
-    if name in _MODULES:
-        return importlib.import_module(f"{__name__}.{name}")
-    if name.startswith("_"):
-        raise AttributeError(name)
-    return _default_database().table(name)
+    def __getattr__(name: str) -> Any:
+        if name == "db":
+            return _default_database()
+        if name == "Database":
+            from pydb.database import Database
+
+            return Database
+        if name in _MODULES:
+            return importlib.import_module(f"{__name__}.{name}")
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return _default_database().table(name)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
@@ -53,6 +55,7 @@ class Database:
         prepared_statements: bool | None = None,
         schema: str = "public",
         settings: Settings | None = None,
+        expected_columns: Mapping[str, Mapping[str, str]] | None = None,
         **engine_options: Any,
     ) -> None:
         self.url = url
@@ -73,6 +76,8 @@ class Database:
         # (MetaData, name -> Table, catalog fingerprint), read once; refresh() forgets it
         self._reflected: tuple[sa.MetaData, dict[str, sa.Table], str] | None = None
         self._query: QueryRoot | None = None
+        # table -> column -> Python type a typed module promises; checked when the tables are read
+        self.expected_columns = expected_columns
 
     def __repr__(self) -> str:
         return f"Database({mask_password(self.url)!r})"
@@ -175,7 +180,7 @@ class Database:
         self._local.read = None
         if held is not None and held[0] == os.getpid():
             with contextlib.suppress(Exception):
-                held[1].close()
+                _close_and_wait(held[1])
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -189,7 +194,7 @@ class Database:
             held, self._read_connections = self._read_connections, []
         for driver in held:
             with contextlib.suppress(Exception):
-                driver.close()
+                _close_and_wait(driver)
         if self._engine is not None:
             self._engine.dispose()
 
@@ -202,8 +207,24 @@ class Database:
             with translate_driver_errors(self.url, "cannot read the tables"), self.connect() as conn:
                 metadata, printed = load_tables(conn, _cache_key(self.url), self.schema,
                                                 folder=self.settings.cache_folder)
-            self._reflected = (metadata, {table.name: table for table in metadata.sorted_tables}, printed)
+            tables = {table.name: table for table in metadata.sorted_tables}
+            if self.expected_columns is not None:
+                self._check_types(tables)
+            self._reflected = (metadata, tables, printed)
         return self._reflected
+
+    def _check_types(self, tables: dict[str, sa.Table]) -> None:
+        """Raise TypesError when the tables lack a column, or its type, that the typed module promises."""
+        from pydb.errors import TypesError
+        from pydb.types.verify import mismatches
+
+        problems = mismatches(self.expected_columns or {}, tables)
+        if problems:
+            raise TypesError(
+                f"the typed module pydb/schema.py does not match {self!r}: {'; '.join(problems)}. Bring the "
+                "database up to schema.hcl (`atlas schema apply --env local`, or `atlas migrate apply`), or the "
+                "module up to the schema (`pydb generate`)"
+            )
 
     @property
     def metadata(self) -> sa.MetaData:
@@ -240,6 +261,25 @@ class Database:
 
             self._query = QueryRoot(self)
         return self._query
+
+
+def _close_and_wait(driver: Any) -> None:
+    """Close a psycopg connection and wait (1 s at most) for the server to end the session.
+
+    The server leaves pg_stat_activity before it closes the socket, so once the socket reads end
+    of file the session is gone: a DROP DATABASE or a count of sessions right after sees none.
+    """
+    try:
+        sock = socket.socket(fileno=os.dup(driver.fileno()))
+    except (OSError, ValueError, psycopg.Error):
+        driver.close()  # already closed, or no socket to wait on
+        return
+    with sock:
+        driver.close()
+        sock.settimeout(1.0)
+        with contextlib.suppress(OSError):
+            while sock.recv(4096):
+                pass
 
 
 def _cache_key(url: str) -> str:

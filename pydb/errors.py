@@ -99,6 +99,18 @@ class LintError(PydbError):
     """A migration linter (Atlas's or squawk) could not run or gave output pydb cannot read."""
 
 
+class TypesError(PydbError):
+    """The typed module (pydb/schema.py) cannot be generated, is out of date, or does not match a database."""
+
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+    def report(self) -> str:
+        """The message, then its detail (the diff of a stale module) when there is one."""
+        return f"Error: {self}" + (f"\n{self.detail.rstrip()}" if self.detail else "")
+
+
 def driver_message(err: BaseException) -> str:
     """The first line of a driver error's own message (the DBAPI error under a SQLAlchemy one)."""
     text = str(getattr(err, "orig", None) or err).strip()

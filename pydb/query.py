@@ -13,15 +13,17 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from itertools import chain
-from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, Unpack, cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import DOMAIN, aggregate_order_by
 from sqlalchemy.sql import visitors
+from typing_extensions import TypeVar
 
 from pydb.errors import QueryError, translate_driver_errors
 from pydb.relations import Relation, relations_of
-from pydb.tuning import expression_shape
+from pydb.tuning import expression_shape, interval_from_text
 from pydb.vector import Vector, parse_vector
 
 if TYPE_CHECKING:
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     from pydb.database import Database
 
 Row = dict[str, Any]
+# The row type of a prepared query: a plain dict, or a generated TypedDict (pydb/schema.py) statically.
+RowT = TypeVar("RowT", default=Row)
 _OPTION_KEYS = frozenset({"columns", "where", "order_by", "limit", "offset", "with_"})
 _RN = "_pydb_rn"
 
@@ -109,7 +113,7 @@ class TableQuery:
         rows = self.find_many(connection=connection, **first)
         return rows[0] if rows else None
 
-    def prepare(self, **options: Unpack[QueryOptions]) -> PreparedQuery:
+    def prepare(self, **options: Unpack[QueryOptions]) -> PreparedQuery[Row]:
         """Compile a query once, with `sqlalchemy.bindparam("name")` placeholders, for hot paths.
 
         `q = db.query.users.prepare(where=users.c.id == bindparam("id"))`, then `q.first(id=...)`
@@ -117,7 +121,7 @@ class TableQuery:
         (off on pooled hosts).
         """
         stmt, decode = self._build(options)
-        return PreparedQuery(self._root._db, stmt, decode)
+        return PreparedQuery[Row](self._root._db, stmt, decode)
 
     # -- compilation -------------------------------------------------------------------------
 
@@ -156,8 +160,9 @@ class TableQuery:
         self, relation: Relation, source: sa.FromClause, spec: Mapping[str, Any], used: frozenset[str]
     ) -> tuple[sa.ColumnElement[Any], Decoder]:
         target = relation.target
-        # A table already in the enclosing queries (self-reference, or back to the root) needs an alias.
-        rows: sa.FromClause = target.alias(f"{target.name}_{len(used)}") if target.name in used else target
+        # A table already in the enclosing queries (self-reference, or back to the root) needs an alias of its
+        # own at every level: anonymous, so SQLAlchemy numbers them apart.
+        rows: sa.FromClause = target.alias() if target.name in used else target
         names = _column_names(target, spec.get("columns"))
         nested, decoders = self._nested(target, rows, spec.get("with_"), used | {target.name})
         values = {n: _json_ready(rows.c[n]) for n in names} | nested
@@ -178,7 +183,7 @@ class TableQuery:
         inner = (
             sa.select(*(v.label(n) for n, v in values.items()), sa.func.row_number().over(order_by=order).label(_RN))
             .where(*joined, *where).order_by(*order).limit(spec.get("limit")).offset(spec.get("offset"))
-            .correlate(source).subquery(f"{target.name}_{len(used)}_rows")
+            .correlate(source).subquery()
         )
         agg = sa.func.json_agg(aggregate_order_by(_json_object({n: inner.c[n] for n in values}), inner.c[_RN]))
         value = sa.select(sa.func.coalesce(agg, sa.text("'[]'::json"))).select_from(inner)
@@ -189,7 +194,7 @@ def _json_object(values: Mapping[str, sa.ColumnElement[Any]]) -> sa.ColumnElemen
     return sa.func.json_build_object(*chain.from_iterable((_key(n), v) for n, v in values.items()))
 
 
-class PreparedQuery:
+class PreparedQuery(Generic[RowT]):
     """A query compiled once; run it with values for its bindparam placeholders."""
 
     def __init__(self, db: Database, stmt: sa.Select[Any], decoder: Decoder) -> None:
@@ -207,7 +212,7 @@ class PreparedQuery:
         }
         self._escaped = dict(getattr(compiled, "escaped_bind_names", {}) or {})
 
-    def all(self, **params: Any) -> list[Row]:
+    def all(self, **params: Any) -> list[RowT]:
         """Return every matching row (with relations) for these parameter values."""
         values = self._defaults | params
         if self._processors or self._escaped:
@@ -216,9 +221,9 @@ class PreparedQuery:
             for name, escaped in self._escaped.items():
                 values[escaped] = values.pop(name)
         decode = self._decoder
-        return [decode(row, native=True) for row in self._db.fetch_all(self.sql, values)]
+        return cast("list[RowT]", [decode(row, native=True) for row in self._db.fetch_all(self.sql, values)])
 
-    def first(self, **params: Any) -> Row | None:
+    def first(self, **params: Any) -> RowT | None:
         """Return the first matching row, or None."""
         rows = self.all(**params)
         return rows[0] if rows else None
@@ -279,41 +284,63 @@ class Decoder:
 
 
 def _decoder_for(column_type: sa.types.TypeEngine[Any]) -> Callable[[Any], Any]:
+    """How a value of the type comes back from JSON (or, for vectors, from psycopg's text) as psycopg returns it."""
+    column_type = _underlying(column_type)
     if isinstance(column_type, Vector):
         return parse_vector
     if isinstance(column_type, sa.Enum):
         return str
+    if isinstance(column_type, sa.ARRAY):
+        item = _decoder_for(column_type.item_type)
+        return lambda v: _decode_array(v, item)
     try:
         python_type = column_type.python_type
     except NotImplementedError:
         return _same
-    if python_type is uuid.UUID:
-        return lambda v: uuid.UUID(str(v))
-    if python_type is dt.datetime:
-        return dt.datetime.fromisoformat
-    if python_type is dt.date:
-        return dt.date.fromisoformat
-    if python_type is dt.time:
-        return dt.time.fromisoformat
-    if python_type is Decimal:
-        return lambda v: Decimal(str(v))
-    if python_type is bytes:
-        return lambda v: bytes.fromhex(str(v)[2:])
-    return _same
+    return _DECODERS.get(python_type, _same)
+
+
+def _decode_array(value: Any, item: Callable[[Any], Any]) -> Any:
+    if isinstance(value, list):
+        return [_decode_array(v, item) for v in value]
+    return None if value is None else item(value)
+
+
+_DECODERS: dict[type, Callable[[Any], Any]] = {
+    uuid.UUID: lambda v: uuid.UUID(str(v)),
+    dt.datetime: dt.datetime.fromisoformat,
+    dt.date: dt.date.fromisoformat,
+    dt.time: dt.time.fromisoformat,
+    dt.timedelta: interval_from_text,
+    Decimal: lambda v: Decimal(str(v)),
+    float: float,
+    bytes: lambda v: bytes.fromhex(str(v)[2:]),
+}
 
 
 def _same(value: Any) -> Any:
     return value
 
 
+def _underlying(column_type: sa.types.TypeEngine[Any]) -> sa.types.TypeEngine[Any]:
+    while isinstance(column_type, DOMAIN):
+        column_type = column_type.data_type
+    return column_type
+
+
 def _json_ready(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-    """Keep exact values through JSON: numeric and vector travel as text."""
-    column_type = column.type
-    if isinstance(column_type, Vector) or (
-        isinstance(column_type, sa.Numeric) and not isinstance(column_type, sa.Float)
-    ):
+    """Keep exact values through JSON: numeric and vector travel as text (arrays of numeric as text[])."""
+    column_type = _underlying(column.type)
+    item = _underlying(column_type.item_type) if isinstance(column_type, sa.ARRAY) else None
+    if item is not None and _exact_number(item):
+        return sa.cast(column, postgresql.ARRAY(sa.Text))
+    if isinstance(column_type, Vector) or _exact_number(column_type):
         return sa.cast(column, sa.Text)
     return column
+
+
+def _exact_number(column_type: sa.types.TypeEngine[Any]) -> bool:
+    return isinstance(column_type, sa.Numeric) and not isinstance(column_type, sa.Float)
 
 
 def _spec(option: Any, where: str) -> Mapping[str, Any]:

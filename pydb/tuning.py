@@ -1,7 +1,8 @@
 """The few places pydb leans on internals for speed or behaviour, in one module, each tested.
 
 SQLAlchemy offers no public way to give an already reflected column an ON UPDATE default, nor to
-ask whether an expression's structure can be cached; Python's collector has no per-task switch.
+ask whether an expression's structure can be cached; Python's collector has no per-task switch;
+psycopg reads an interval's text only on behalf of a connection.
 Each seam is one small function here, covered by tests/test_tuning.py, so an upgrade that breaks
 one breaks a test, not a user.
 """
@@ -9,6 +10,7 @@ one breaks a test, not a user.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import gc
 from collections.abc import Hashable, Iterator
 from typing import Any
@@ -16,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.schema import ColumnDefault
 
-__all__ = ["collector_paused", "expression_shape", "set_update_default"]
+__all__ = ["collector_paused", "expression_shape", "interval_from_text", "set_update_default"]
 
 
 def set_update_default(column: sa.Column[Any], value: sa.ColumnElement[Any]) -> None:
@@ -49,3 +51,13 @@ def collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def interval_from_text(text: str) -> dt.timedelta:
+    """Read an interval as PostgreSQL writes it by default ('1 year 2 mons 04:05:06'), exactly as psycopg does."""
+    from psycopg.types.datetime import IntervalLoader
+
+    # psycopg chooses its parser from a connection's IntervalStyle; an interval inside JSON comes without one.
+    loader = IntervalLoader(0)
+    value: dt.timedelta = IntervalLoader._load_postgres(loader, text.encode())
+    return value

@@ -50,6 +50,13 @@ def to_atlas(url: str, *, schema: str = "public") -> str:
     return urlunsplit(("postgres", netloc, path, urlencode(params), fragment))
 
 
+def from_atlas(url: str) -> str:
+    """Return a URL for psycopg from an Atlas URL (to_atlas): postgresql:// scheme, no search_path scope."""
+    _scheme, netloc, path, query, fragment = _split(url)
+    query = [(k, v) for k, v in query if k != "search_path"]
+    return urlunsplit(("postgresql", netloc, path, urlencode(query), fragment))
+
+
 def host(url: str) -> str:
     """Return the host name of the URL ('' for a Unix socket URL)."""
     return urlsplit(url).hostname or ""

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from pydb.tuning import collector_paused, expression_shape, set_update_default
+from pydb.tuning import collector_paused, expression_shape, interval_from_text, set_update_default
 
 DIALECT: sa.Dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
 
@@ -49,3 +49,14 @@ def test_the_collector_is_restored_even_after_an_error() -> None:
         assert not gc.isenabled()  # it was off before: it stays off
     finally:
         gc.enable()
+
+
+def test_an_interval_in_json_reads_as_psycopg_reads_the_column(pydb_database: str) -> None:
+    import psycopg
+
+    texts = ["1 year 2 mons 3 days 04:05:06.5", "-3 days +01:00:00", "00:00:00.000001", "-1 mons -00:00:01"]
+    with psycopg.connect(pydb_database) as conn:
+        for text in texts:
+            column, in_json = conn.execute("SELECT %s::interval, json_build_object('i', %s::interval)->>'i'",
+                                           (text, text)).fetchone() or (None, None)
+            assert interval_from_text(str(in_json)) == column, text

@@ -56,6 +56,7 @@ def test_the_workflow_passes_actionlint() -> None:
 def test_the_workflow_gates_deploys_and_cleans_up() -> None:
     text = WORKFLOW.read_text()
     for step in (
+        "pydb generate --check",
         "neondatabase/create-branch-action@v6",
         "neondatabase/delete-branch-action@v3",
         'pydb lint --git-base "origin/$BASE_REF"',

@@ -1,19 +1,23 @@
 """`.venv/bin/atlas` (pydb.atlas.launcher): hand Atlas the URLs of atlas.hcl, then exec the binary.
 
 The local server is started when an env needs it, and `schema apply --env dev` is refused before
-anything runs when its plan drops data (unless `--var allow_drop=true`).
+anything runs when its plan drops data (unless `--var allow_drop=true`). After a successful
+`schema apply --env local` the project's typed module (pydb/schema.py), when it has one, is
+generated again, so the types follow the schema that was just pushed.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import subprocess
 import sys
 
 from pydb.atlas.client import Atlas
 from pydb.atlas.environ import atlas_environ, env_name, find_atlas
-from pydb.config import load_settings
+from pydb.config import Settings, load_settings
 from pydb.errors import DestructiveChangeError, PydbError
+from pydb.urls import from_atlas
 
 __all__ = ["guard_destructive_push", "main"]
 
@@ -45,6 +49,35 @@ def guard_destructive_push(args: list[str], atlas: Atlas) -> None:
         )
 
 
+def _pushes_locally(args: list[str], settings: Settings) -> bool:
+    """Whether this is `schema apply --env local` (not a dry run) in a project with a typed module."""
+    from pydb.types import module_path
+
+    return (args[:2] == ["schema", "apply"] and env_name(args) == "local" and "--dry-run" not in args
+            and module_path(settings).is_file())
+
+
+def _wait(binary: str, args: list[str], environ: dict[str, str]) -> int:
+    """Run Atlas as a child (stdin, stdout and stderr shared) and return its exit status."""
+    child = subprocess.Popen([binary, *args], env=environ)
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            continue  # Atlas got the same Ctrl-C from the terminal; its exit status says what it did
+
+
+def _regenerate(settings: Settings, environ: dict[str, str]) -> None:
+    """Generate the typed module again from schema.hcl, on the local server's dev database; print what changed."""
+    from pydb.types import generate
+
+    dev = environ.get("PYDB_LOCAL_DEV_URL")
+    result = generate(settings, dev_url=from_atlas(dev) if dev else None,
+                      atlas=Atlas(cwd=settings.root, environ=environ, settings=settings))
+    if result.written:
+        print(f"pydb generate: {result.summary(settings.root)}", flush=True)
+
+
 def main() -> None:
     """Run the Atlas binary with pydb's environment; never returns."""
     args = sys.argv[1:]
@@ -53,10 +86,21 @@ def main() -> None:
         environ = atlas_environ(env_name(args), settings)
         binary = str(find_atlas(settings))
         guard_destructive_push(args, Atlas(environ=environ, settings=settings))
+        regenerate = _pushes_locally(args, settings)
     except PydbError as err:
         print(err.report(), file=sys.stderr)
         raise SystemExit(1) from None
-    os.execve(binary, [binary, *args], environ)
+    if not regenerate:
+        os.execve(binary, [binary, *args], environ)
+    status = _wait(binary, args, environ)
+    if status == 0:
+        try:
+            _regenerate(settings, environ)
+        except PydbError as err:
+            print(f"The schema was applied, but pydb/schema.py was not generated again.\n{err.report()}",
+                  file=sys.stderr)
+            status = 1
+    raise SystemExit(status)
 
 
 if __name__ == "__main__":

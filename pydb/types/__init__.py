@@ -1,0 +1,149 @@
+"""`pydb generate`: the typed module of schema.hcl (pydb/schema.py), written or checked.
+
+The module gives `from pydb import db, users, ...` static types: a TypedDict per table for rows,
+inserts and updates, typed columns, and typed `db.query.<table>` methods (pydb.types.render).
+It is made from schema.hcl as Atlas applies it (pydb.types.source), so it is checked in CI like
+the migrations are: `pydb generate --check` fails with a diff when it no longer matches.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydb.errors import TypesError
+
+if TYPE_CHECKING:
+    from pydb.atlas import Atlas
+    from pydb.config import Settings
+
+__all__ = ["GENERATED_MODULE", "Generated", "generate", "generated_columns", "module_path"]
+
+GENERATED_MODULE = "pydb.schema"
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What `pydb generate` did: the module's path, whether it changed, and what changed in it."""
+
+    path: Path
+    written: bool
+    tables: int
+    changes: list[str] = field(default_factory=list)
+
+    def summary(self, root: Path) -> str:
+        """One line for people: what was written, or that nothing had to be."""
+        shown = _shown(self.path, root)
+        if not self.written:
+            return f"{shown} is up to date with schema.hcl ({self.tables} tables)"
+        return f"wrote {shown}: {self.tables} tables" + (f" ({'; '.join(self.changes)})" if self.changes else "")
+
+
+def module_path(settings: Settings) -> Path:
+    """Where the typed module lives in the project: pydb/schema.py."""
+    return settings.root / "pydb" / "schema.py"
+
+
+def generate(
+    settings: Settings, *, output: Path | None = None, check: bool = False, dev_url: str | None = None,
+    atlas: Atlas | None = None,
+) -> Generated:
+    """Write the typed module of the project's schema.hcl (or, with check, raise TypesError when it is stale).
+
+    `dev_url` is the database Atlas normalises on and the scratch copy is made from (default: the
+    local server's dev database, started if needed); `atlas` runs Atlas (default: for the project).
+    """
+    from pydb import _MODULES
+    from pydb.atlas import Atlas
+    from pydb.types.render import column_types, render_module
+    from pydb.types.source import schema_tables
+
+    path = output or module_path(settings)
+    if dev_url is None:
+        from pydb.local import LocalServer
+
+        dev_url = LocalServer(settings.state).up().dev_url
+    tables = schema_tables(dev_url, atlas or Atlas(cwd=settings.root, settings=settings))
+    text = render_module(tables, _MODULES)
+    try:
+        old = path.read_text()
+    except FileNotFoundError:
+        old = ""
+    if old == text:
+        return Generated(path, False, len(tables))
+    changes = _changes(_columns_in(old), column_types(tables)) if old else ["new"]
+    if check:
+        shown = _shown(path, settings.root)
+        diff = "".join(difflib.unified_diff(
+            old.splitlines(keepends=True), text.splitlines(keepends=True),
+            fromfile=f"{shown} (as it is)", tofile=f"{shown} (from schema.hcl)",
+        ))
+        raise TypesError(f"{shown} is out of date with schema.hcl ({'; '.join(changes)}); run `pydb generate`",
+                         detail=diff)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    partial.write_text(text)
+    partial.replace(path)  # whole or not at all: an import never sees half a module
+    return Generated(path, True, len(tables), changes)
+
+
+def generated_columns() -> Mapping[str, Mapping[str, str]] | None:
+    """The column types the project's typed module promises (its COLUMNS), or None when there is no module."""
+    import importlib
+
+    try:
+        module = importlib.import_module(GENERATED_MODULE)
+    except ModuleNotFoundError as err:
+        if err.name != GENERATED_MODULE:
+            raise
+        return None
+    columns: Mapping[str, Mapping[str, str]] | None = getattr(module, "COLUMNS", None)
+    return columns
+
+
+def _columns_in(source: str) -> dict[str, dict[str, str]]:
+    """The COLUMNS literal of a generated module's source ({} when it has none or is not Python)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {}
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == "COLUMNS":
+            try:
+                value = ast.literal_eval(node.value) if node.value is not None else {}
+            except ValueError:
+                return {}
+            return value if isinstance(value, dict) else {}
+    return {}
+
+
+def _changes(old: Mapping[str, Mapping[str, str]], new: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """Column-level differences between two COLUMNS maps, for people: `users.nickname added (str | None)`."""
+    changes = []
+    for table in sorted(set(old) | set(new)):
+        if table not in new:
+            changes.append(f"table {table} removed")
+        elif table not in old:
+            changes.append(f"table {table} added")
+        else:
+            before, after = old[table], new[table]
+            for column in [*before, *(c for c in after if c not in before)]:
+                if column not in after:
+                    changes.append(f"{table}.{column} removed")
+                elif column not in before:
+                    changes.append(f"{table}.{column} added ({after[column]})")
+                elif before[column] != after[column]:
+                    changes.append(f"{table}.{column}: {before[column]} -> {after[column]}")
+    return changes or ["no column changed; the rest of the module did"]
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
