@@ -10,12 +10,13 @@ from pathlib import Path
 
 from bench.common import RESULTS
 
-BENCHMARKS = ["point_query", "relational_query", "cold_start", "seed_load", "branch_create", "generate"]
+BENCHMARKS = ["point_query", "relational_query", "async_query", "cold_start", "seed_load", "branch_create", "generate"]
 README = Path(__file__).resolve().parent.parent / "README.md"
 START, END = "<!-- bench table -->", "<!-- /bench table -->"
 ANCHORS = {
     "point_query": "raw psycopg, prepared statement",
     "relational_query": "hand-written json_agg SQL via psycopg",
+    "async_query": "the same SQL on a raw psycopg AsyncConnection, prepared",
     "cold_start": "a psycopg-only script",
     "seed_load": "psycopg COPY of the same rows",
     "branch_create": "CREATE DATABASE ... TEMPLATE",
@@ -24,6 +25,7 @@ ANCHORS = {
 EXTRA = {
     "point_query": ("ratio_find_first", "find_first building its statement per call"),
     "relational_query": ("ratio_find_first", "find_first building its statement per call"),
+    "async_query": ("throughput_ratio", "find_first rows/s over 10 tasks / psycopg_pool's (goal >= {throughput_goal})"),
     "cold_start": ("ratio_no_cache", "no reflection cache"),
     "seed_load": ("rerun_ratio", "unchanged re-run / first load (goal {rerun_goal})"),
     "branch_create": ("fixture_ratio", "per-test fixture, create + drop"),

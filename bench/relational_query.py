@@ -34,7 +34,8 @@ FROM users u WHERE u.id = %s
 """
 
 
-def _generate(url: str, rng: random.Random) -> list[uuid.UUID]:
+def generate(url: str, rng: random.Random) -> list[uuid.UUID]:
+    """Write USERS users, each with PROJECTS projects and USAGE usage rows (fixed seed); their ids."""
     ids = [uuid.UUID(int=rng.getrandbits(128), version=4) for _ in range(USERS)]
     with psycopg.connect(url) as conn, conn.cursor() as cur:
         with cur.copy("COPY users (id, email, name) FROM STDIN") as copy:
@@ -63,7 +64,7 @@ def main() -> None:
     """Run the benchmark and write bench/results/relational_query.json."""
     rng = random.Random(7)
     with bench_database() as url:
-        ids = _generate(url, rng)
+        ids = generate(url, rng)
         order = [ids[rng.randrange(USERS)] for _ in range(LOADS)]
         raw = psycopg.connect(url, autocommit=True)
 

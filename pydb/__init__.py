@@ -6,7 +6,8 @@
         conn.execute(select(users).where(users.c.email == "ada@example.com"))
 
 Nothing connects at import time. Module attributes resolve lazily, by this rule:
-- `pydb.db` is the default Database (DATABASE_URL, else the running local database);
+- `pydb.db` is the default Database (DATABASE_URL, else the running local database), and
+  `pydb.async_db` the default AsyncDatabase of the same URL (`await async_db.query.users.find_first()`);
 - a name of one of pydb's own modules (`pydb.seed`, `pydb.query`, `pydb.config`, ...) is that module;
 - any other name is a table of the default database (`pydb.users`), or an AttributeError listing them.
 A table whose name is one of pydb's modules is reached as `pydb.db.tables["seed"]`.
@@ -26,12 +27,14 @@ from typing import TYPE_CHECKING, Any
 from pydb.errors import PydbError
 
 if TYPE_CHECKING:
+    from pydb.async_database import AsyncDatabase
     from pydb.database import Database
-    from pydb.schema import *  # noqa: F403  (db and the tables, typed: `pydb generate`)
+    from pydb.schema import *  # noqa: F403  (db, async_db and the tables, typed: `pydb generate`)
 
-__all__ = ["Database", "PydbError", "connect", "db"]  # noqa: F405
+__all__ = ["AsyncDatabase", "Database", "PydbError", "async_db", "connect", "connect_async", "db"]  # noqa: F405
 
 _default: Database | None = None
+_default_async: AsyncDatabase | None = None
 _MODULES = frozenset(module.name for module in pkgutil.iter_modules(__path__))  # noqa: F405
 
 
@@ -40,6 +43,22 @@ def connect(url: str | None = None, **options: Any) -> Database:
     from pydb.database import connect as _connect
 
     return _connect(url, **options)
+
+
+def connect_async(url: str | None = None, **options: Any) -> AsyncDatabase:
+    """Return an AsyncDatabase for url, else DATABASE_URL, else the running local database (nothing connects yet)."""
+    from pydb.async_database import connect_async as _connect_async
+
+    return _connect_async(url, **options)
+
+
+def _default_async_database() -> AsyncDatabase:
+    global _default_async
+    if _default_async is None:
+        from pydb.types import generated_columns
+
+        _default_async = connect_async(expected_columns=generated_columns())
+    return _default_async
 
 
 def _default_database() -> Database:
@@ -56,10 +75,16 @@ if not TYPE_CHECKING:  # type checkers see the typed names above; unknown names 
     def __getattr__(name: str) -> Any:
         if name == "db":
             return _default_database()
+        if name == "async_db":
+            return _default_async_database()
         if name == "Database":
             from pydb.database import Database
 
             return Database
+        if name == "AsyncDatabase":
+            from pydb.async_database import AsyncDatabase
+
+            return AsyncDatabase
         if name in _MODULES:
             return importlib.import_module(f"{__name__}.{name}")
         if name.startswith("_"):

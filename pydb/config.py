@@ -30,7 +30,7 @@ class Setting:
     name: str
     env: str
     key: str | None  # None: environment only (URLs with passwords, secrets)
-    kind: str  # "str", "bool", "path" or "off-or-path"
+    kind: str  # "str", "bool", "int", "path" or "off-or-path"
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -42,6 +42,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("state_dir", "PYDB_STATE_DIR", "state_dir", "path"),
     Setting("reflect_cache", "PYDB_REFLECT_CACHE", "reflect_cache", "off-or-path"),
     Setting("seed_cache", "PYDB_SEED_CACHE", "seed_cache", "bool"),
+    Setting("async_pool_size", "PYDB_ASYNC_POOL_SIZE", "async_pool_size", "int"),
     Setting("test_state_dir", "PYDB_TEST_STATE_DIR", "test_state_dir", "path"),
     Setting("atlas_dev_url", "ATLAS_DEV_URL", None, "str"),
     Setting("neon_api_key", "NEON_API_KEY", None, "str"),
@@ -70,6 +71,7 @@ class Settings:
     reflect_cache: Path | None = None
     reflect_cache_off: bool = False
     seed_cache: bool = True
+    async_pool_size: int = 5  # connections of an AsyncDatabase's pool, at most (no overflow)
     test_state_dir: Path | None = None
     atlas_dev_url: str | None = field(default=None, repr=False)
     neon_api_key: str | None = field(default=None, repr=False)
@@ -148,6 +150,8 @@ def load_settings(root: Path | None = None, environ: Mapping[str, str] | None = 
 def _convert(setting: Setting, raw: object, source: str, base: Path) -> dict[str, Any]:
     if setting.kind == "bool":
         return {setting.name: _as_bool(raw, source)}
+    if setting.kind == "int":
+        return {setting.name: _as_positive_int(raw, source)}
     if not isinstance(raw, str):
         raise ConfigError(f"{source} must be a string, not {raw!r}")
     if setting.kind == "path":
@@ -157,6 +161,16 @@ def _convert(setting: Setting, raw: object, source: str, base: Path) -> dict[str
             return {f"{setting.name}_off": True}
         return {setting.name: base / Path(raw).expanduser()}
     return {setting.name: raw}
+
+
+def _as_positive_int(raw: object, source: str) -> int:
+    try:
+        number = int(str(raw).strip()) if not isinstance(raw, bool) else 0
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ConfigError(f"{source} must be a whole number of at least 1, not {raw!r}")
+    return number
 
 
 def _as_bool(raw: object, source: str) -> bool:

@@ -1,7 +1,8 @@
-"""A readable description of what a database holds: tables, columns, indexes, foreign keys, enums."""
+"""A readable description of what a database holds: tables, columns, indexes, foreign keys, enums, and rows."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,23 @@ class SchemaInfo:
 
     tables: list[TableInfo]
     enums: dict[str, list[str]]
+
+
+def find_rows(
+    table: str, equal: Mapping[str, str], relations: Iterable[str] = (), *, limit: int = 1,
+    url: str | None = None, settings: Settings | None = None,
+) -> list[dict[str, Any]]:
+    """Rows of a table whose columns equal text values (as typed on a command line), with relations."""
+    from pydb.database import connect
+    from pydb.query import where_equal
+
+    db = connect(url, settings=settings)
+    try:
+        query = db.query.table(table)
+        return query.find_many(where=where_equal(query.table, equal), limit=limit,
+                               with_={name: True for name in relations})
+    finally:
+        db.dispose()
 
 
 def describe(url: str, schema: str = "public", *, settings: Settings | None = None) -> SchemaInfo:

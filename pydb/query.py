@@ -1,39 +1,45 @@
-"""Relational queries: find_first/find_many compile a tree of relations into one SQL statement.
+"""Relational queries, pure: a tree of relations compiled to one SELECT, and its rows decoded.
 
-Nested relations are built as correlated subqueries returning JSON (json_agg of json_build_object),
-so a user with their projects and usage rows is one round trip; values are decoded back to the
-column's Python type (UUID, datetime, Decimal, ...). Results are plain dicts: column name → value,
-relation name → dict (to one) or list of dicts (to many).
+This module builds and decodes; it never touches a connection. `Planner` turns a table and the
+options of find_many/find_first/prepare into a `Plan`: one SELECT in which nested relations are
+correlated subqueries returning JSON (json_agg of json_build_object), so a user with their projects
+and usage rows is one round trip, and a `Decoder` that turns a result row back into Python values
+of the columns' types (UUID, datetime, Decimal, ...). `Compiled` is a plan's SQL text for a
+dialect and how call values become its parameters. Results are plain dicts: column name -> value,
+relation name -> dict (to one) or list of dicts (to many).
+
+Execution is thin and lives with the I/O: pydb.database runs plans for the sync Database and
+pydb.async_database for AsyncDatabase; both share every line here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from itertools import chain
-from typing import TYPE_CHECKING, Any, Generic, TypedDict, Unpack, cast
+from typing import Any, TypedDict, cast
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import DOMAIN, aggregate_order_by
 from sqlalchemy.sql import visitors
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.util import LRUCache
 from typing_extensions import TypeVar
 
-from pydb.errors import QueryError, translate_driver_errors
+from pydb.errors import QueryError
 from pydb.relations import Relation, relations_of
-from pydb.tuning import expression_shape, interval_from_text
+from pydb.tuning import expression_shape, interval_from_text, statement_key
 from pydb.vector import Vector, parse_vector
 
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
-    from pydb.config import Settings
-    from pydb.database import Database
+__all__ = ["Compiled", "Decoder", "Plan", "Planner", "QueryOptions", "Row", "RowT", "first_of", "where_equal"]
 
 Row = dict[str, Any]
-# The row type of a prepared query: a plain dict, or a generated TypedDict (pydb/schema.py) statically.
+# The row type of a query: a plain dict, or a generated TypedDict (pydb/schema.py) statically.
 RowT = TypeVar("RowT", default=Row)
 _OPTION_KEYS = frozenset({"columns", "where", "order_by", "limit", "offset", "with_"})
 _RN = "_pydb_rn"
@@ -50,94 +56,81 @@ class QueryOptions(TypedDict, total=False):
     with_: Mapping[str, Any] | None  # relation name -> True or a dict of these options
 
 
-class QueryRoot:
-    """`db.query`: one TableQuery per table, by attribute."""
+def first_of(options: Mapping[str, Any]) -> QueryOptions:
+    """The options of find_first: those of find_many, limited to one row."""
+    return {**options, "limit": 1}  # type: ignore[typeddict-item]
 
-    def __init__(self, db: Database) -> None:
-        self._db = db
+
+@dataclass(frozen=True)
+class Plan:
+    """One query: the SELECT to send and the decoder of its rows."""
+
+    statement: sa.Select[Any]
+    decoder: Decoder
+
+
+class Planner:
+    """The queries of one database's tables: relations from foreign keys, SELECTs cached by shape."""
+
+    def __init__(self, tables: Mapping[str, sa.Table], dialect: sa.Dialect) -> None:
+        self.tables = tables
+        self.dialect = dialect
         self._relations: dict[str, dict[str, Relation]] | None = None
         # (table, columns, with_ shape) -> SELECT without where/order/limit, and its decoder
         self._shapes: dict[Any, tuple[sa.Select[Any], Decoder]] = {}
+        # structure of find_many's options -> compiled SQL, bind names of the `where` values, decoder
+        self._calls: LRUCache[Hashable, tuple[Compiled, list[str], Decoder]] = LRUCache(500)
 
     def relations(self) -> dict[str, dict[str, Relation]]:
-        """Table name → relation name → Relation."""
+        """Table name -> relation name -> Relation."""
         if self._relations is None:
-            self._relations = relations_of(self._db.tables)
+            self._relations = relations_of(dict(self.tables))
         return self._relations
 
-    def table(self, name: str) -> TableQuery:
-        """The queries of one table, by name (QueryError listing the tables when there is none)."""
-        tables = self._db.tables
-        if name not in tables:
-            raise QueryError(f"no table {name!r}; tables: {', '.join(sorted(tables)) or 'none'}")
-        return TableQuery(self, tables[name])
+    def table(self, name: str) -> sa.Table:
+        """One table by name; QueryError listing the tables when there is none."""
+        if name not in self.tables:
+            raise QueryError(f"no table {name!r}; tables: {', '.join(sorted(self.tables)) or 'none'}")
+        return self.tables[name]
 
-    def __getattr__(self, name: str) -> TableQuery:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return self.table(name)
-
-    def __dir__(self) -> list[str]:
-        return sorted(self._db.tables)
-
-
-class TableQuery:
-    """Queries rooted at one table."""
-
-    def __init__(self, root: QueryRoot, table: sa.Table) -> None:
-        self._root = root
-        self.table = table
-
-    def statement(self, **options: Unpack[QueryOptions]) -> sa.Select[Any]:
-        """Return the one SELECT that find_many would send."""
-        stmt, _ = self._build(options)
-        return stmt
-
-    def find_many(self, *, connection: Connection | None = None, **options: Unpack[QueryOptions]) -> list[Row]:
-        """Return the matching rows, each with the relations named in with_, in one round trip.
-
-        Pass `connection` to read inside your own transaction; otherwise a pooled connection is used
-        in autocommit mode (no BEGIN/ROLLBACK round trips for a read).
-        """
-        stmt, decode = self._build(options)
-        if connection is not None:
-            rows = connection.execute(stmt).mappings().all()
-        else:
-            with translate_driver_errors(self._root._db.url), self._root._db.read_engine.connect() as conn:
-                rows = conn.execute(stmt).mappings().all()
-        return [decode(row, native=True) for row in rows]
-
-    def find_first(self, *, connection: Connection | None = None, **options: Unpack[QueryOptions]) -> Row | None:
-        """Return the first matching row with its relations, or None."""
-        first: QueryOptions = {**options, "limit": 1}
-        rows = self.find_many(connection=connection, **first)
-        return rows[0] if rows else None
-
-    def prepare(self, **options: Unpack[QueryOptions]) -> PreparedQuery[Row]:
-        """Compile a query once, with `sqlalchemy.bindparam("name")` placeholders, for hot paths.
-
-        `q = db.query.users.prepare(where=users.c.id == bindparam("id"))`, then `q.first(id=...)`
-        or `q.all(id=...)`: the SQL is compiled once and sent as a server-side prepared statement
-        (off on pooled hosts).
-        """
-        stmt, decode = self._build(options)
-        return PreparedQuery[Row](self._root._db, stmt, decode)
-
-    # -- compilation -------------------------------------------------------------------------
-
-    def _build(self, spec: Mapping[str, Any]) -> tuple[sa.Select[Any], Decoder]:
-        table = self.table
+    def plan(self, table: sa.Table, spec: Mapping[str, Any]) -> Plan:
+        """The SELECT of find_many on table with these options (one statement for the whole tree)."""
         key = _shape_key(table, spec.get("columns"), spec.get("with_"))
-        cached = self._root._shapes.get(key) if key is not None else None
+        cached = self._shapes.get(key) if key is not None else None
         if cached is None:
             names = _column_names(table, spec.get("columns"))
             nested, decoders = self._nested(table, table, spec.get("with_"), frozenset({table.name}))
             base = sa.select(*(table.c[n] for n in names), *(expr.label(n) for n, expr in nested.items()))
             cached = (base, Decoder(table, names, decoders))
             if key is not None:
-                self._root._shapes[key] = cached
+                self._shapes[key] = cached
         base, decoder = cached
-        return _apply(base, spec, table, table), decoder
+        return Plan(_apply(base, spec, table, table), decoder)
+
+    def call(self, table: sa.Table, spec: Mapping[str, Any]) -> tuple[str, dict[str, Any], Decoder]:
+        """SQL text, parameters and row decoder of find_many on table with these options.
+
+        Compiled once per structure of the options (the shape of the tree, of `where` and of
+        `order_by`, the limit and offset); a call of a known structure only binds the values of its
+        `where`, without building or compiling a statement.
+        """
+        where = spec.get("where")
+        where_key = statement_key(where) if where is not None else (None, (), None)
+        key = _call_key(table, spec, where_key)
+        known = self._calls.get(key) if key is not None else None
+        if known is not None and where_key is not None:
+            compiled, names, decoder = known
+            values = {name: bind.effective_value for name, bind in zip(names, where_key[1], strict=True)}
+            sql, params = compiled.render(values)
+            return sql, params, decoder
+        plan = self.plan(table, spec)
+        compiled = Compiled(plan.statement, self.dialect)
+        if key is not None and where_key is not None:
+            found = compiled.names_of(where_key[1])
+            if found is not None:
+                self._calls[key] = (compiled, found, plan.decoder)
+        sql, params = compiled.render()
+        return sql, params, plan.decoder
 
     def _nested(
         self, table: sa.Table, source: sa.FromClause, with_: Mapping[str, Any] | None, used: frozenset[str]
@@ -146,7 +139,7 @@ class TableQuery:
         decoders: dict[str, Decoder] = {}
         if not with_:
             return exprs, decoders
-        known = self._root.relations()[table.name]
+        known = self.relations()[table.name]
         for name, option in with_.items():
             if name not in known:
                 raise QueryError(
@@ -190,43 +183,54 @@ class TableQuery:
         return value.scalar_subquery(), decoder
 
 
-def _json_object(values: Mapping[str, sa.ColumnElement[Any]]) -> sa.ColumnElement[Any]:
-    return sa.func.json_build_object(*chain.from_iterable((_key(n), v) for n, v in values.items()))
+class Compiled:
+    """A statement's SQL text for a dialect, and how values become the parameters psycopg is sent.
 
+    Values are by bind name: the `bindparam("id")` placeholders of a prepared query, or the names
+    `names_of` gives the bound values of a statement. Lists bound to `IN` (expanding parameters)
+    are rendered per call.
+    """
 
-class PreparedQuery(Generic[RowT]):
-    """A query compiled once; run it with values for its bindparam placeholders."""
-
-    def __init__(self, db: Database, stmt: sa.Select[Any], decoder: Decoder) -> None:
-        self._db = db
-        self.statement = stmt
-        self._decoder = decoder
-        dialect = db.engine.dialect
-        compiled = stmt.compile(dialect=dialect)
-        self.sql = compiled.string
-        self._defaults = dict(compiled.params)
+    def __init__(self, statement: sa.Select[Any], dialect: sa.Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)
+        self._compiled = compiled
+        self.sql = self._compiled.string
+        self._expanding = bool(self._compiled.post_compile_params or self._compiled.literal_execute_params)
+        self._defaults = dict(self._compiled.params)
         self._processors = {
             name: processor
-            for name, bind in compiled.binds.items()
+            for name, bind in self._compiled.binds.items()
             if (processor := bind.type.bind_processor(dialect)) is not None
         }
-        self._escaped = dict(getattr(compiled, "escaped_bind_names", {}) or {})
+        self._escaped = dict(getattr(self._compiled, "escaped_bind_names", {}) or {})
 
-    def all(self, **params: Any) -> list[RowT]:
-        """Return every matching row (with relations) for these parameter values."""
-        values = self._defaults | params
-        if self._processors or self._escaped:
-            for name, processor in self._processors.items():
-                values[name] = processor(values[name])
+    def names_of(self, binds: Sequence[Any]) -> list[str] | None:
+        """The names these bound parameters of the statement have in the SQL (None if one is not there)."""
+        by_key = {bind.key: name for bind, name in self._compiled.bind_names.items()}
+        names = [by_key.get(bind.key) for bind in binds]
+        return None if None in names else cast("list[str]", names)
+
+    def render(self, values: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+        """The SQL and the parameters to send: defaults, then values (by bind name), processed for the driver."""
+        params = self._defaults | dict(values or {})
+        sql: str = self.sql
+        processors: Mapping[str, Callable[[Any], Any]] = self._processors
+        if self._expanding:
+            state = self._compiled.construct_expanded_state(params, escape_names=False)
+            sql, params, processors = state.statement, dict(state.parameters), state.processors
+        if processors or self._escaped:
+            for name, processor in processors.items():
+                if name in params:
+                    params[name] = processor(params[name])
             for name, escaped in self._escaped.items():
-                values[escaped] = values.pop(name)
-        decode = self._decoder
-        return cast("list[RowT]", [decode(row, native=True) for row in self._db.fetch_all(self.sql, values)])
+                if name in params:
+                    params[escaped] = params.pop(name)
+        return sql, params
 
-    def first(self, **params: Any) -> RowT | None:
-        """Return the first matching row, or None."""
-        rows = self.all(**params)
-        return rows[0] if rows else None
+
+def _json_object(values: Mapping[str, sa.ColumnElement[Any]]) -> sa.ColumnElement[Any]:
+    return sa.func.json_build_object(*chain.from_iterable((_key(n), v) for n, v in values.items()))
 
 
 def _shape_key(table: sa.Table, columns: Iterable[str] | None, with_: Any) -> Any:
@@ -235,6 +239,21 @@ def _shape_key(table: sa.Table, columns: Iterable[str] | None, with_: Any) -> An
         return (table.name, id(table), None if columns is None else tuple(columns), _freeze(with_))
     except TypeError:
         return None
+
+
+def _call_key(table: sa.Table, spec: Mapping[str, Any], where_key: Any) -> Any:
+    """A hashable key for the structure of find_many's options, or None when they cannot be cached."""
+    shape = _shape_key(table, spec.get("columns"), spec.get("with_"))
+    orders = tuple(expression_shape(o) if isinstance(o, sa.ClauseElement) else None
+                   for o in _as_list(spec.get("order_by")))
+    limit, offset = spec.get("limit"), spec.get("offset")
+    if shape is None or where_key is None or None in orders or not _plain(limit) or not _plain(offset):
+        return None
+    return (shape, where_key[0], orders, limit, offset)
+
+
+def _plain(value: Any) -> bool:
+    return value is None or type(value) is int
 
 
 def _freeze(value: Any) -> Any:
@@ -254,27 +273,31 @@ def _freeze(value: Any) -> Any:
 
 
 class Decoder:
-    """Turns one result value (a row, or JSON of rows) back into Python values of the columns' types."""
+    """Turns one result row (from the driver, or a related row from JSON) into Python values of the columns' types."""
 
     def __init__(self, table: sa.Table, names: Sequence[str], nested: Mapping[str, Decoder], many: bool = False):
         self.many = many
-        self.nested = dict(nested)
-        self.columns = {n: _decoder_for(table.c[n].type) for n in names}
-        # values the driver does not already return as Python types (pgvector arrives as text)
-        self.native_converters = {n for n in names if isinstance(table.c[n].type, Vector)}
+        self.nested = list(nested.items())
+        converters = {n: _decoder_for(table.c[n].type) for n in names}
+        # in JSON, every value that is not already of the column's Python type (UUID, datetime, Decimal, ...)
+        self.json_converters = [(n, c) for n, c in converters.items() if c is not _same]
+        # from the driver, only what psycopg does not return as a Python value itself (pgvector's text)
+        self.native_converters = [(n, c) for n, c in converters.items() if c is parse_vector]
 
     def __call__(self, row: Mapping[Any, Any], native: bool = False) -> Row:
-        if native and not self.nested and not self.native_converters:
-            return row if type(row) is dict else dict(row)
-        out: Row = {}
-        for name, convert in self.columns.items():
-            value = row[name]
-            if value is not None and (not native or name in self.native_converters):
-                value = convert(value)
-            out[name] = value
-        for name, decoder in self.nested.items():
-            out[name] = decoder.decode_json(row[name])
+        """The row as a dict of Python values (a dict row is changed in place: it is the caller's own copy)."""
+        out = row if type(row) is dict else dict(row)
+        for name, convert in self.native_converters if native else self.json_converters:
+            value = out[name]
+            if value is not None:
+                out[name] = convert(value)
+        for name, decoder in self.nested:
+            out[name] = decoder.decode_json(out[name])
         return out
+
+    def rows(self, fetched: Iterable[Mapping[Any, Any]]) -> list[Row]:
+        """The decoded rows of what a statement returned (driver values, relations as JSON)."""
+        return [self(row, native=True) for row in fetched]
 
     def decode_json(self, value: Any) -> Any:
         """Decode the JSON of one related row (or a list of them)."""
@@ -289,7 +312,7 @@ def _decoder_for(column_type: sa.types.TypeEngine[Any]) -> Callable[[Any], Any]:
     if isinstance(column_type, Vector):
         return parse_vector
     if isinstance(column_type, sa.Enum):
-        return str
+        return _same  # a label, as text in JSON and from psycopg alike
     if isinstance(column_type, sa.ARRAY):
         item = _decoder_for(column_type.item_type)
         return lambda v: _decode_array(v, item)
@@ -306,8 +329,15 @@ def _decode_array(value: Any, item: Callable[[Any], Any]) -> Any:
     return None if value is None else item(value)
 
 
+def _text_loader(type_name: str) -> Callable[[Any], Any]:
+    """psycopg's own loader of a type's text form (its C one when installed): values in JSON read as columns are."""
+    oid = psycopg.postgres.types[type_name].oid
+    load = psycopg.adapters.get_loader(oid, psycopg.pq.Format.TEXT)(oid).load  # type: ignore[misc]
+    return lambda value: load(str(value).encode())
+
+
 _DECODERS: dict[type, Callable[[Any], Any]] = {
-    uuid.UUID: lambda v: uuid.UUID(str(v)),
+    uuid.UUID: _text_loader("uuid"),
     dt.datetime: dt.datetime.fromisoformat,
     dt.date: dt.date.fromisoformat,
     dt.time: dt.time.fromisoformat,
@@ -427,19 +457,3 @@ def where_equal(table: sa.Table, values: Mapping[str, str]) -> sa.ColumnElement[
             raise QueryError(f"{table.name}.{name}: {err}") from None
         clauses.append(column == sa.literal(value, column.type))
     return sa.and_(*clauses) if clauses else None
-
-
-def find_rows(
-    table: str, equal: Mapping[str, str], relations: Iterable[str] = (), *, limit: int = 1,
-    url: str | None = None, settings: Settings | None = None,
-) -> list[Row]:
-    """Rows of a table whose columns equal text values (as typed on a command line), with relations."""
-    from pydb.database import connect
-
-    db = connect(url, settings=settings)
-    try:
-        query = db.query.table(table)
-        return query.find_many(where=where_equal(query.table, equal), limit=limit,
-                               with_={name: True for name in relations})
-    finally:
-        db.dispose()

@@ -9,11 +9,13 @@ import datetime
 import decimal
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Final, Literal, NotRequired, TypedDict, cast
+from typing import TYPE_CHECKING, Any, Final, Literal, NotRequired, cast
+
+from typing_extensions import TypedDict
 
 from pydb.types.typed import OrderBy, Where
 
-__all__ = ["ai_usage_log", "db", "projects", "users"]
+__all__ = ["ai_usage_log", "async_db", "db", "projects", "users"]
 
 
 UserRole = Literal["user", "admin"]
@@ -235,14 +237,23 @@ def connect(url: str | None = None, **options: Any) -> "TypedDatabase[Query]":
     return cast("TypedDatabase[Query]", pydb.connect(url, expected_columns=COLUMNS, **options))
 
 
+def connect_async(url: str | None = None, **options: Any) -> "TypedAsyncDatabase[AsyncQuery]":
+    """An AsyncDatabase for url, typed by this module, checked against it on first use."""
+    import pydb
+
+    return cast("TypedAsyncDatabase[AsyncQuery]", pydb.connect_async(url, expected_columns=COLUMNS, **options))
+
+
 if TYPE_CHECKING:
     from typing import Protocol, Unpack
 
     from sqlalchemy import Column
     from sqlalchemy.engine import Connection
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from pydb.query import PreparedQuery
-    from pydb.types.typed import Columns, Table, TypedDatabase
+    from pydb.async_database import AsyncPreparedQuery
+    from pydb.database import PreparedQuery
+    from pydb.types.typed import Columns, Table, TypedAsyncDatabase, TypedDatabase
 
     class AiUsageLogColumns(Columns, Protocol):
         """The columns of ai_usage_log, each typed by its values."""
@@ -272,6 +283,23 @@ if TYPE_CHECKING:
         ) -> AiUsageLogRow | None: ...
         def prepare(self, **options: Unpack[AiUsageLogFind]) -> PreparedQuery[AiUsageLogRow]: ...
 
+    class AsyncAiUsageLogQuery(Protocol):
+        """Awaited queries rooted at ai_usage_log."""
+
+        async def find_many(
+            self,
+            *,
+            connection: AsyncConnection | None = None,
+            **options: Unpack[AiUsageLogFind],
+        ) -> list[AiUsageLogRow]: ...
+        async def find_first(
+            self,
+            *,
+            connection: AsyncConnection | None = None,
+            **options: Unpack[AiUsageLogFind],
+        ) -> AiUsageLogRow | None: ...
+        def prepare(self, **options: Unpack[AiUsageLogFind]) -> AsyncPreparedQuery[AiUsageLogRow]: ...
+
     class ProjectsColumns(Columns, Protocol):
         """The columns of projects, each typed by its values."""
 
@@ -299,6 +327,23 @@ if TYPE_CHECKING:
             **options: Unpack[ProjectsFind],
         ) -> ProjectsRow | None: ...
         def prepare(self, **options: Unpack[ProjectsFind]) -> PreparedQuery[ProjectsRow]: ...
+
+    class AsyncProjectsQuery(Protocol):
+        """Awaited queries rooted at projects."""
+
+        async def find_many(
+            self,
+            *,
+            connection: AsyncConnection | None = None,
+            **options: Unpack[ProjectsFind],
+        ) -> list[ProjectsRow]: ...
+        async def find_first(
+            self,
+            *,
+            connection: AsyncConnection | None = None,
+            **options: Unpack[ProjectsFind],
+        ) -> ProjectsRow | None: ...
+        def prepare(self, **options: Unpack[ProjectsFind]) -> AsyncPreparedQuery[ProjectsRow]: ...
 
     class UsersColumns(Columns, Protocol):
         """The columns of users, each typed by its values."""
@@ -329,6 +374,23 @@ if TYPE_CHECKING:
         ) -> UsersRow | None: ...
         def prepare(self, **options: Unpack[UsersFind]) -> PreparedQuery[UsersRow]: ...
 
+    class AsyncUsersQuery(Protocol):
+        """Awaited queries rooted at users."""
+
+        async def find_many(
+            self,
+            *,
+            connection: AsyncConnection | None = None,
+            **options: Unpack[UsersFind],
+        ) -> list[UsersRow]: ...
+        async def find_first(
+            self,
+            *,
+            connection: AsyncConnection | None = None,
+            **options: Unpack[UsersFind],
+        ) -> UsersRow | None: ...
+        def prepare(self, **options: Unpack[UsersFind]) -> AsyncPreparedQuery[UsersRow]: ...
+
     class Query(Protocol):
         """db.query: the typed queries of each table."""
 
@@ -341,14 +403,27 @@ if TYPE_CHECKING:
         @property
         def users(self) -> UsersQuery: ...
 
+    class AsyncQuery(Protocol):
+        """async_db.query: the typed queries of each table."""
+
+        @property
+        def ai_usage_log(self) -> AsyncAiUsageLogQuery: ...
+
+        @property
+        def projects(self) -> AsyncProjectsQuery: ...
+
+        @property
+        def users(self) -> AsyncUsersQuery: ...
+
     db: TypedDatabase[Query]
+    async_db: TypedAsyncDatabase[AsyncQuery]
     ai_usage_log: Table[AiUsageLogColumns]
     projects: Table[ProjectsColumns]
     users: Table[UsersColumns]
 else:
 
     def __getattr__(name: str) -> object:
-        """db and the tables are pydb's own (the default database's), resolved on first use."""
+        """db, async_db and the tables are pydb's own (of the default database), read on first use."""
         import pydb
 
         return getattr(pydb, name)

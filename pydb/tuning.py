@@ -1,8 +1,9 @@
 """The few places pydb leans on internals for speed or behaviour, in one module, each tested.
 
-SQLAlchemy offers no public way to give an already reflected column an ON UPDATE default, nor to
-ask whether an expression's structure can be cached; Python's collector has no per-task switch;
-psycopg reads an interval's text only on behalf of a connection.
+SQLAlchemy offers no public way to give an already reflected column an ON UPDATE default, to ask
+whether an expression's structure can be cached (and which values it binds), nor to hand a raw
+pooled connection back from asyncio code; Python's collector has no per-task switch; psycopg reads
+an interval's text only on behalf of a connection.
 Each seam is one small function here, covered by tests/test_tuning.py, so an upgrade that breaks
 one breaks a test, not a user.
 """
@@ -12,13 +13,20 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.sql.schema import ColumnDefault
 
-__all__ = ["collector_paused", "expression_shape", "interval_from_text", "set_update_default"]
+__all__ = [
+    "checkin",
+    "collector_paused",
+    "expression_shape",
+    "interval_from_text",
+    "set_update_default",
+    "statement_key",
+]
 
 
 def set_update_default(column: sa.Column[Any], value: sa.ColumnElement[Any]) -> None:
@@ -34,6 +42,22 @@ def expression_shape(expression: sa.ClauseElement) -> Hashable | None:
     if key is None or key.bindparams:
         return None
     return key.key
+
+
+def statement_key(statement: sa.ClauseElement) -> tuple[Hashable, Sequence[Any], Any] | None:
+    """SQLAlchemy's cache key of a statement: its structure, its bound parameters in that order, the key itself."""
+    key = statement._generate_cache_key()
+    return None if key is None else (key.key, key.bindparams, key)
+
+
+async def checkin(pooled: Any, *, broken: bool = False) -> None:
+    """Give a connection from `AsyncEngine.raw_connection()` back to its pool (`broken`: close it instead)."""
+    from sqlalchemy.util import greenlet_spawn
+
+    # The pool's checkin (and close) awaits the driver, which SQLAlchemy does only inside its greenlet.
+    if broken:
+        await greenlet_spawn(pooled.invalidate)
+    await greenlet_spawn(pooled.close)
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import traceback
@@ -41,6 +42,26 @@ ai_usage_log:
     estimated_cost: 0.0123
     created_at: 2025-01-06T09:30:00Z
 """
+
+
+# Ada (admin) with two projects and three usage rows, and Bob with none: the relational query tests' data.
+ADA_AND_BOB = """
+INSERT INTO users (email, name, role) VALUES ('ada@example.com', 'Ada', 'admin'), ('bob@example.com', 'Bob', 'user');
+INSERT INTO projects (owner_id, name, description, status)
+  SELECT u.id, p.name, p.description, p.status
+    FROM users u, (VALUES ('Analytical engine', NULL, 'active'), ('Notes', 'on the engine', 'archived'))
+         AS p(name, description, status)
+   WHERE u.email = 'ada@example.com';
+INSERT INTO ai_usage_log (user_id, model, tokens_used, estimated_cost, endpoint)
+  SELECT u.id, 'm-small', 10 * i, 0.000120 + i / 1000000.0, '/chat'
+    FROM users u, generate_series(0, 2) AS i WHERE u.email = 'ada@example.com';
+"""
+
+
+def seed_ada_and_bob(url: str) -> None:
+    """Write ADA_AND_BOB into the database at url."""
+    with psycopg.connect(url) as conn:
+        conn.execute(ADA_AND_BOB)
 
 
 @dataclass(frozen=True)
@@ -129,6 +150,13 @@ def add_migration(atlas: AtlasRunner, project: Path, name: str, sql: str, versio
     created.write_text(sql)
     project_atlas.migrate_hash(env="local")
     return created
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def new_state_dir() -> Path:

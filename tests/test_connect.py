@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shutil
-import socket
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -18,16 +14,9 @@ import sqlalchemy as sa
 import pydb
 from pydb.database import Database
 from pydb.errors import ConnectError
-from pydb.local import SERVER_OS_USER, LocalServer
-from pydb.urls import port as port_of
+from pydb.local import LocalServer
 from pydb.urls import with_database
-from tests.helpers import new_state_dir
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.helpers import free_port, new_state_dir
 
 
 def test_repr_masks_the_password() -> None:
@@ -36,17 +25,22 @@ def test_repr_masks_the_password() -> None:
     assert "hunter2" not in repr(db)
 
 
-def test_an_unreachable_host_is_retried_then_one_clear_error(caplog: pytest.LogCaptureFixture) -> None:
-    url = f"postgresql://app:hunter2@127.0.0.1:{_free_port()}/app"
-    db = Database(url, wake_seconds=1.0)  # backoff 0.25 s, 0.5 s: a third wait would pass the bound
-    with caplog.at_level(logging.WARNING, logger="pydb"), pytest.raises(ConnectError) as info:
-        db.connect()
-    message = str(info.value)
+def _retried_then_failed(error: ConnectError, caplog: pytest.LogCaptureFixture) -> None:
+    """One masked error naming the attempts, after one masked warning per retry."""
+    message = str(error)
     assert message.startswith("cannot connect to postgresql://app:***@127.0.0.1:")
     attempts = int(re.search(r"after (\d+) attempts", message).group(1))  # type: ignore[union-attr]
     assert attempts >= 2 and "hunter2" not in message
     retries = [r.getMessage() for r in caplog.records]
     assert len(retries) == attempts - 1 and all("retrying in" in r and "hunter2" not in r for r in retries)
+
+
+def test_an_unreachable_host_is_retried_then_one_clear_error(caplog: pytest.LogCaptureFixture) -> None:
+    url = f"postgresql://app:hunter2@127.0.0.1:{free_port()}/app"
+    db = Database(url, wake_seconds=1.0)  # backoff 0.25 s, 0.5 s: a third wait would pass the bound
+    with caplog.at_level(logging.WARNING, logger="pydb"), pytest.raises(ConnectError) as info:
+        db.connect()
+    _retried_then_failed(info.value, caplog)
 
 
 @pytest.fixture(scope="module")
@@ -87,53 +81,7 @@ def test_the_cli_masks_passwords_in_errors(password_server: str) -> None:
     assert "wrong-password" not in result.stderr + result.stdout
 
 
-# -- Neon's pooler: PgBouncer in transaction mode ------------------------------------------------------
-
-
-@pytest.fixture
-def pgbouncer(pydb_server: LocalServer, pydb_database: str, tmp_path: Path) -> Iterator[str]:
-    """A real PgBouncer (Debian's package) in transaction mode in front of this test's database.
-
-    Returns a URL whose host looks like a Neon pooled endpoint (`ep-…-pooler`) while `hostaddr`
-    sends the connection to the local PgBouncer, so pydb's own host detection is what is tested.
-    """
-    binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
-    if not os.path.exists(binary):
-        pytest.skip("pgbouncer is not installed (make test installs it with apt-get when run as root)")
-    port = _free_port()
-    folder = tmp_path / "pgbouncer"
-    folder.mkdir()
-    (folder / "userlist.txt").write_text('"postgres" ""\n')
-    (folder / "pgbouncer.ini").write_text(
-        "[databases]\n"
-        f"* = host=127.0.0.1 port={port_of(pydb_server.url())}\n"
-        "[pgbouncer]\n"
-        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
-        f"auth_type = trust\nauth_file = {folder / 'userlist.txt'}\n"
-        "pool_mode = transaction\ndefault_pool_size = 1\nmax_client_conn = 50\n"
-        "ignore_startup_parameters = extra_float_digits\n"
-    )
-    folder.chmod(0o755)
-    for parent in folder.parents:
-        if parent == Path("/tmp"):
-            break
-        parent.chmod(parent.stat().st_mode | 0o005)
-    command = [binary, str(folder / "pgbouncer.ini")]
-    if os.geteuid() == 0:
-        command[1:1] = ["-u", SERVER_OS_USER]  # PgBouncer refuses to run as root
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None
-    printed = []
-    # PgBouncer logs "process up" once it listens; a line of nothing means it exited.
-    while "process up" not in (line := proc.stderr.readline()):
-        printed.append(line)
-        if not line:
-            proc.kill()
-            pytest.fail(f"pgbouncer did not start: {''.join(printed)}")
-    database = pydb_database.rsplit("/", 1)[1].split("?")[0]
-    yield f"postgresql://postgres@ep-pydb-test-pooler.eu-central-1.aws.neon.tech:{port}/{database}?hostaddr=127.0.0.1"
-    proc.terminate()
-    proc.communicate(timeout=10)
+# -- Neon's pooler: PgBouncer in transaction mode (the `pgbouncer` fixture of tests/conftest.py) ---------
 
 
 def _workload(db: Database) -> None:
@@ -174,3 +122,71 @@ def test_without_the_switch_the_pooler_breaks_prepared_statements(pgbouncer: str
 def test_local_urls_keep_prepared_statements(pydb_database: str) -> None:
     db = Database(with_database(pydb_database, "x"))
     assert not db.pooled and db.prepared_statements
+
+
+# -- the same, async (pydb.connect_async) -----------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_async_an_unreachable_host_is_retried_then_one_clear_error(caplog: pytest.LogCaptureFixture) -> None:
+    db = pydb.connect_async(f"postgresql://app:hunter2@127.0.0.1:{free_port()}/app", wake_seconds=1.0)
+    with caplog.at_level(logging.WARNING, logger="pydb"), pytest.raises(ConnectError) as info:
+        await db.query.users.find_first()
+    _retried_then_failed(info.value, caplog)
+    await db.dispose()
+
+
+@pytest.mark.anyio
+async def test_async_a_wrong_password_fails_at_once_and_is_masked(
+    password_server: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    good = pydb.connect_async(password_server.format("right-password"))
+    async with good.connect() as conn:
+        assert (await conn.execute(sa.text("SELECT current_user"))).scalar_one() == "app"
+    await good.dispose()
+    wrong = pydb.connect_async(password_server.format("wrong-password"))
+    with caplog.at_level(logging.WARNING, logger="pydb"), pytest.raises(ConnectError) as info:
+        await wrong.reflect()
+    assert not caplog.records  # no retry
+    assert "after" not in str(info.value) and "password authentication failed" in str(info.value)
+    assert "wrong-password" not in str(info.value) and "app:***@" in str(info.value)
+    await wrong.dispose()
+
+
+@pytest.mark.anyio
+async def test_async_queries_through_the_pooler(pgbouncer: str) -> None:
+    import asyncio
+
+    db = pydb.connect_async(pgbouncer)
+    assert db.pooled and not db.prepared_statements
+    users = (await db.reflect())["users"]
+    async with db.begin() as conn:
+        await conn.execute(sa.insert(users), [{"email": f"user{i}@example.com", "name": f"User {i}"} for i in range(5)])
+    by_email = db.query.users.prepare(where=users.c.email == sa.bindparam("email"), with_={"projects": True})
+
+    async def find(i: int) -> str:
+        email = f"user{i % 5}@example.com"
+        row = await (by_email.first(email=email) if i % 2 else
+                     db.query.users.find_first(where=users.c.email == email, with_={"projects": True}))
+        assert row is not None and row["projects"] == []
+        return str(row["email"])
+
+    # Five pool connections take turns on PgBouncer's single server connection.
+    assert await asyncio.gather(*(find(i) for i in range(40))) == [f"user{i % 5}@example.com" for i in range(40)]
+    await db.dispose()
+
+
+@pytest.mark.anyio
+async def test_async_without_the_switch_the_pooler_breaks_prepared_statements(pgbouncer: str) -> None:
+    import asyncio
+
+    from pydb.errors import DatabaseError
+
+    db = pydb.connect_async(pgbouncer, prepared_statements=True)
+    users = (await db.reflect())["users"]
+    by_email = db.query.users.prepare(where=users.c.email == sa.bindparam("email"))
+    outcomes = await asyncio.gather(*(by_email.first(email=f"user{i}@example.com") for i in range(40)),
+                                    return_exceptions=True)
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    assert errors and all(isinstance(e, DatabaseError) and "prepared statement" in str(e) for e in errors)
+    await db.dispose()

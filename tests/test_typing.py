@@ -52,6 +52,8 @@ REVEALED = [
     'tests/typing/reveal.py:21: note: Revealed type is "sqlalchemy.sql.selectable.Select[str, datetime.datetime]"',
     'tests/typing/reveal.py:22: note: Revealed type is "sqlalchemy.sql.schema.Column[str | None]"',
     f'tests/typing/reveal.py:23: note: Revealed type is "list[{USER_ROW}]"',
+    f'tests/typing/reveal.py:30: note: Revealed type is "{USER_ROW} | None"',
+    f'tests/typing/reveal.py:31: note: Revealed type is "{USER_ROW} | None"',
 ]
 
 MISTAKES = [
@@ -115,6 +117,8 @@ def test_the_sample_application_runs(pydb_database: str) -> None:
         "usage": 2,
         "updated_at": True,
         "signups": ["ada@example.com", "bob@example.com"],
+        "async owners": [["Analytical engine", "ada@example.com"], ["Notes", "ada@example.com"]],
+        "async renamed": ["Robert"],
     }
 
 

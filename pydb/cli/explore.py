@@ -38,7 +38,7 @@ def find_cmd(settings: Settings, table: str, where: tuple[str, ...], relations: 
 
     Example: pydb find users --where email=admin@example.com --with projects --with ai_usage_log
     """
-    from pydb.query import find_rows
+    from pydb.describe import find_rows
 
     pairs = {}
     for item in where:

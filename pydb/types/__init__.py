@@ -59,16 +59,19 @@ def generate(
     local server's dev database, started if needed); `atlas` runs Atlas (default: for the project).
     """
     from pydb import _MODULES
-    from pydb.atlas import Atlas
+    from pydb.atlas import Atlas, atlas_environ
     from pydb.types.render import column_types, render_module
     from pydb.types.source import schema_tables
 
     path = output or module_path(settings)
     if dev_url is None:
-        from pydb.local import LocalServer
+        from pydb.local import DEV_DATABASE, LocalServer
 
-        dev_url = LocalServer(settings.state).up().dev_url
-    tables = schema_tables(dev_url, atlas or Atlas(cwd=settings.root, settings=settings))
+        server = LocalServer(settings.state)
+        dev_url = server.url(DEV_DATABASE) if server.is_running() else server.up().dev_url
+    # Atlas gets its URLs as flags (the scratch copy): the environment of no env, without the local server's.
+    atlas = atlas or Atlas(cwd=settings.root, environ=atlas_environ(None, settings), settings=settings)
+    tables = schema_tables(dev_url, atlas)
     text = render_module(tables, _MODULES)
     try:
         old = path.read_text()

@@ -43,7 +43,7 @@ _PYTHON_TYPES = {
 _RESERVED = frozenset({
     "Any", "COLUMNS", "Column", "Columns", "Connection", "Final", "Json", "Literal", "NotRequired", "OrderBy",
     "PreparedQuery", "Protocol", "Query", "Sequence", "TYPE_CHECKING", "Table", "TypedDatabase", "TypedDict", "Unpack",
-    "Where", "cast", "connect", "datetime", "db", "decimal", "pydb", "uuid",
+    "Where", "async_db", "cast", "connect", "connect_async", "datetime", "db", "decimal", "pydb", "uuid",
 })
 
 EnumName = Callable[[sa.Enum], str]
@@ -53,6 +53,13 @@ _CONNECT = (
     "    import pydb",
     "",
     '    return cast("TypedDatabase[Query]", pydb.connect(url, expected_columns=COLUMNS, **options))',
+    "",
+    "",
+    'def connect_async(url: str | None = None, **options: Any) -> "TypedAsyncDatabase[AsyncQuery]":',
+    '    """An AsyncDatabase for url, typed by this module, checked against it on first use."""',
+    "    import pydb",
+    "",
+    '    return cast("TypedAsyncDatabase[AsyncQuery]", pydb.connect_async(url, expected_columns=COLUMNS, **options))',
 )
 
 
@@ -117,10 +124,12 @@ def render_module(tables: Mapping[str, sa.Table], module_names: frozenset[str] =
     out.lines('"""Typed access to the tables of schema.hcl: rows, inserts, updates, typed tables and queries.', "",
               '`from pydb import db, <table>` is typed by this module (docs/python.md, "Typed access").', '"""', "")
     out.lines(*(f"import {module}" for module in ("datetime", "decimal", "uuid") if module in atoms))
+    # typing_extensions' TypedDict: what pydantic (FastAPI response models) reads on Python 3.11.
     out.lines("from collections.abc import Sequence",
-              "from typing import TYPE_CHECKING, Any, Final, Literal, NotRequired, TypedDict, cast", "",
+              "from typing import TYPE_CHECKING, Any, Final, Literal, NotRequired, cast", "",
+              "from typing_extensions import TypedDict", "",
               f"from pydb.types.typed import {'Json, ' if 'Json' in atoms else ''}OrderBy, Where", "")
-    out.sequence("__all__ = [", [_string(name) for name in sorted(["db", *exported])], "]")
+    out.sequence("__all__ = [", [_string(name) for name in sorted(["async_db", "db", *exported])], "]")
     for alias, labels in sorted(enums.values()):
         out.lines("", "")
         out.sequence(f"{alias} = Literal[", [_string(label) for label in labels], "]")
@@ -173,9 +182,11 @@ def _table_types(out: _Writer, table: sa.Table, stems: Mapping[str, str], relati
 def _typing_block(out: _Writer, tables: list[sa.Table], stems: Mapping[str, str], exported: list[str],
                   enum_name: EnumName) -> None:
     out.lines("if TYPE_CHECKING:", "    from typing import Protocol, Unpack", "",
-              "    from sqlalchemy import Column", "    from sqlalchemy.engine import Connection", "",
-              "    from pydb.query import PreparedQuery",
-              "    from pydb.types.typed import Columns, Table, TypedDatabase")
+              "    from sqlalchemy import Column", "    from sqlalchemy.engine import Connection",
+              "    from sqlalchemy.ext.asyncio import AsyncConnection", "",
+              "    from pydb.async_database import AsyncPreparedQuery",
+              "    from pydb.database import PreparedQuery",
+              "    from pydb.types.typed import Columns, Table, TypedAsyncDatabase, TypedDatabase")
     for table in tables:
         stem = stems[table.name]
         row, find = f"{stem}Row", f"{stem}Find"
@@ -183,19 +194,23 @@ def _typing_block(out: _Writer, tables: list[sa.Table], stems: Mapping[str, str]
                   f'        """The columns of {table.name}, each typed by its values."""', "")
         out.lines(*(f"        {c.name}: Column[{column_text(c, enum_name)}]" for c in table.columns
                     if _identifier(c.name)))
-        out.lines("", f"    class {stem}Query(Protocol):", f'        """Queries rooted at {table.name}."""', "")
-        for method, returns in (("find_many", f"list[{row}]"), ("find_first", f"{row} | None")):
-            out.method(f"        def {method}", ["self", "*", "connection: Connection | None = None",
-                                                   f"**options: Unpack[{find}]"], returns)
-        out.method("        def prepare", ["self", f"**options: Unpack[{find}]"], f"PreparedQuery[{row}]")
-    out.lines("", "    class Query(Protocol):", '        """db.query: the typed queries of each table."""')
-    for table in tables:
-        if _identifier(table.name):
-            out.lines("", "        @property", f"        def {table.name}(self) -> {stems[table.name]}Query: ...")
-    out.lines("", "    db: TypedDatabase[Query]")
+        for side, connection, awaited in (("", "Connection", ""), ("Async", "AsyncConnection", "async ")):
+            out.lines("", f"    class {side}{stem}Query(Protocol):",
+                      f'        """{"Awaited queries" if side else "Queries"} rooted at {table.name}."""', "")
+            for method, returns in (("find_many", f"list[{row}]"), ("find_first", f"{row} | None")):
+                out.method(f"        {awaited}def {method}", ["self", "*", f"connection: {connection} | None = None",
+                                                                f"**options: Unpack[{find}]"], returns)
+            out.method("        def prepare", ["self", f"**options: Unpack[{find}]"], f"{side}PreparedQuery[{row}]")
+    for side, of in (("", "db.query"), ("Async", "async_db.query")):
+        out.lines("", f"    class {side}Query(Protocol):", f'        """{of}: the typed queries of each table."""')
+        for table in tables:
+            if _identifier(table.name):
+                out.lines("", "        @property",
+                          f"        def {table.name}(self) -> {side}{stems[table.name]}Query: ...")
+    out.lines("", "    db: TypedDatabase[Query]", "    async_db: TypedAsyncDatabase[AsyncQuery]")
     out.lines(*(f"    {name}: Table[{stems[name]}Columns]" for name in exported))
     out.lines("else:", "", "    def __getattr__(name: str) -> object:",
-              '        """db and the tables are pydb\'s own (the default database\'s), resolved on first use."""',
+              '        """db, async_db and the tables are pydb\'s own (of the default database), read on first use."""',
               "        import pydb", "", "        return getattr(pydb, name)")
 
 

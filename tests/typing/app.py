@@ -5,6 +5,7 @@ tests/test_typing.py type-checks it and runs `main()` on a real database.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 import uuid
@@ -12,8 +13,9 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from pydb import ai_usage_log, db, projects, users
-from pydb.query import PreparedQuery
+from pydb import ai_usage_log, async_db, db, projects, users
+from pydb.async_database import AsyncPreparedQuery
+from pydb.database import PreparedQuery
 from pydb.schema import AiUsageLogInsert, ProjectsInsert, UsersInsert, UsersRow, UsersUpdate
 
 
@@ -86,6 +88,31 @@ def signups_since(since: datetime.datetime) -> list[tuple[str, datetime.datetime
         return [(email, created) for email, created in conn.execute(stmt)]
 
 
+async def owners_async(email: str) -> list[tuple[str, str]]:
+    """The same tree from the async default database, read through its nested relations."""
+    user = await async_db.query.users.find_first(
+        where=users.c.email == email, with_={"projects": {"order_by": projects.c.name, "with_": {"owner": True}}})
+    return [] if user is None else [(project["name"], project["owner"]["email"]) for project in user["projects"]]
+
+
+async def rename_async(email: str, changes: UsersUpdate) -> list[str]:
+    """Update through the async database's transaction, then read back with an async prepared query."""
+    async with async_db.begin() as conn:
+        await conn.execute(sa.update(users).where(users.c.email == email).values(changes))
+    by_email: AsyncPreparedQuery[UsersRow] = async_db.query.users.prepare(
+        where=users.c.email == sa.bindparam("email", type_=users.c.email.type))
+    return [row["name"] for row in await by_email.all(email=email)]
+
+
+async def async_part() -> dict[str, object]:
+    """The async functions, on one event loop (the async database's pool belongs to it)."""
+    try:
+        return {"async owners": await owners_async("ada@example.com"),
+                "async renamed": await rename_async("bob@example.com", {"name": "Robert"})}
+    finally:
+        await async_db.dispose()
+
+
 def main() -> None:
     """Exercise every function once and print what they returned, as JSON."""
     start = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
@@ -106,6 +133,7 @@ def main() -> None:
         "updated_at": None if loaded is None else loaded["updated_at"] == updated,
         "signups": [email for email, created in signups_since(start) if created >= start],
     }
+    report.update(asyncio.run(async_part()))
     print(json.dumps(report))
 
 

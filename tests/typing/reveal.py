@@ -6,7 +6,7 @@ from typing import reveal_type
 
 import sqlalchemy as sa
 
-from pydb import db, users
+from pydb import async_db, db, users
 
 
 def reveal() -> None:
@@ -21,3 +21,11 @@ def reveal() -> None:
     reveal_type(sa.select(users.c.email, users.c.created_at))
     reveal_type(users.c.password_hash)
     reveal_type(db.query.users.prepare(where=users.c.email == "ada@example.com").all())
+
+
+async def reveal_async() -> None:
+    """The same through the async default database."""
+    user = await async_db.query.users.find_first(where=users.c.email == "ada@example.com",
+                                                 with_={"projects": {"with_": {"owner": True}}})
+    reveal_type(user)
+    reveal_type(await async_db.query.users.prepare(where=users.c.email == "ada@example.com").first())
