@@ -41,13 +41,20 @@ demo: up
 	@echo
 	$(VENV)/bin/pydb dev status
 
-# PgBouncer (Debian's package) for the tests that go through a transaction-mode pooler.
+# PgBouncer (Debian's package) for the tests that go through a transaction-mode pooler, and Chromium
+# (Debian's package, driven by Playwright with executable_path; no browser download) for the studio's
+# browser test. Installed with apt-get when run as root; otherwise a note, and those tests are skipped.
 system-deps:
 	@command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing pgbouncer (apt-get)"; apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; \
 	  else echo "note: pgbouncer is not installed; the pooler tests will be skipped (apt-get install pgbouncer)"; fi; }
+	@[ -x /usr/bin/chromium ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium (apt-get)"; apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "note: chromium is not installed; the studio's browser test will be skipped (apt-get install chromium)"; fi; }
 
 test: check atlas system-deps
 	@$(VENV)/bin/pytest -n 2 -q; rc=$$?; \

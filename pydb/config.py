@@ -49,6 +49,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("neon_api_url", "NEON_API_URL", "neon_api_url", "str"),
     Setting("neon_database", "NEON_DATABASE", "neon_database", "str"),
     Setting("neon_role", "NEON_ROLE", "neon_role", "str"),
+    Setting("studio_statement_timeout", "PYDB_STUDIO_STATEMENT_TIMEOUT", "studio_statement_timeout", "str"),
 )
 # Environment variables whose meaning is inverted: set to 1 to turn the setting off.
 _NEGATED = {"PYDB_NO_PROGRESS"}
@@ -77,6 +78,7 @@ class Settings:
     neon_api_url: str = "https://console.neon.tech/api/v2"
     neon_database: str = "neondb"
     neon_role: str = "neondb_owner"
+    studio_statement_timeout: str = "10s"  # PostgreSQL's statement_timeout for `pydb studio`'s SQL page
 
     @property
     def state(self) -> Path:

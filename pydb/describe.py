@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -48,11 +49,15 @@ def describe(url: str, schema: str = "public", *, settings: Settings | None = No
 
     db = Database(url, schema=schema, settings=settings, poolclass=NullPool)
     try:
-        tables = sorted(db.tables.values(), key=lambda t: t.name)
-        dialect = db.engine.dialect
+        return schema_info(db.tables.values(), db.engine.dialect)
     finally:
         db.dispose()
-    return SchemaInfo([_table_info(table, dialect) for table in tables], _enums(tables))
+
+
+def schema_info(tables: Iterable[sa.Table], dialect: sa.Dialect) -> SchemaInfo:
+    """Describe reflected tables (by name) and the enum types their columns use."""
+    ordered = sorted(tables, key=lambda t: t.name)
+    return SchemaInfo([_table_info(table, dialect) for table in ordered], _enums(ordered))
 
 
 def _table_info(table: sa.Table, dialect: sa.Dialect) -> TableInfo:

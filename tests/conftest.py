@@ -78,3 +78,12 @@ def seed_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str]
         return "seed.yaml"
 
     return write
+
+
+@pytest.fixture
+def demo_database(pydb_database: str) -> str:
+    """URL of a test's own database holding the rows of the repository's seed.yaml (the demo data)."""
+    from pydb.seed import load_seed
+
+    load_seed(REPO / "seed.yaml", pydb_database)
+    return pydb_database

@@ -1,0 +1,27 @@
+// pydb studio: two small conveniences; every page works without them.
+"use strict";
+
+document.addEventListener("DOMContentLoaded", () => {
+  // /schema: compare with schema.hcl in the background instead of behind a link.
+  const drift = document.querySelector("[data-src]");
+  if (drift) {
+    drift.classList.add("loading");
+    drift.insertAdjacentHTML("beforeend", "<p class=\"note\">Comparing with schema.hcl…</p>");
+    fetch(drift.dataset.src, { credentials: "same-origin" })
+      .then((response) => response.text())
+      .then((html) => { drift.innerHTML = html; })
+      .catch(() => { drift.lastElementChild.textContent = "The comparison failed; use the link above."; })
+      .finally(() => drift.classList.remove("loading"));
+  }
+
+  // /sql: Ctrl+Enter (or Cmd+Enter) runs the statement.
+  const sql = document.querySelector("form.sql textarea");
+  if (sql) {
+    sql.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        sql.form.querySelector("button[value=run]").click();
+      }
+    });
+  }
+});
