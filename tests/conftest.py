@@ -87,3 +87,18 @@ def demo_database(pydb_database: str) -> str:
 
     load_seed(REPO / "seed.yaml", pydb_database)
     return pydb_database
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """--screenshots DIR: where the studio's browser test saves its screenshots (default: a temporary folder)."""
+    parser.addoption("--screenshots", default=None, metavar="DIR",
+                     help="save the studio browser test's screenshots in DIR (docs/studio to refresh the docs)")
+
+
+@pytest.fixture
+def screenshots(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """The folder the studio's browser test saves its screenshots in."""
+    chosen = request.config.getoption("--screenshots")
+    folder = Path(chosen).resolve() if chosen else tmp_path / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -90,11 +90,12 @@ def run_pydb_process(*args: str, cwd: Path | None = None, env: Mapping[str, str]
     )
 
 
-def popen_pydb(*args: str, cwd: Path) -> subprocess.Popen[str]:
+def popen_pydb(*args: str, cwd: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
     """Start `pydb ARGS` in a new process and return it (the caller waits or kills)."""
     environ = dict(os.environ)
     environ.pop("DATABASE_URL", None)
     environ["PYTHONPATH"] = str(REPO)
+    environ.update(env or {})
     return subprocess.Popen([sys.executable, "-m", "pydb", *args], cwd=cwd, env=environ,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

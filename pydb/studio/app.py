@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import sqlalchemy as sa
+from markupsafe import Markup, escape
 from sqlalchemy import event
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -63,6 +64,31 @@ class Cell:
     text: str
     href: str | None = None
     title: str | None = None
+
+
+_NULL = '<span class="null">NULL</span>'
+_EMPTY = '<span class="empty" title="an empty string (not NULL)">empty</span>'
+
+
+def _inner(cell: Cell) -> str:
+    if cell.kind == "null":
+        return _NULL
+    if cell.kind == "empty":
+        return _EMPTY
+    title = f' title="{escape(cell.title)}"' if cell.title else ""
+    if cell.href:
+        return f'<a href="{escape(cell.href)}"{title}>{escape(cell.text)}</a>'
+    return f"<span{title}>{escape(cell.text)}</span>" if title else str(escape(cell.text))
+
+
+def cell_html(cell: Cell) -> Markup:
+    """The HTML of one value: NULL and the empty string each look their own way."""
+    return Markup(_inner(cell))
+
+
+def row_html(cells: Sequence[Cell]) -> Markup:
+    """The table cells of one row (built here, not in the template: it is the page's one hot loop)."""
+    return Markup("".join(f'<td class="{c.kind}">{_inner(c)}</td>' for c in cells))
 
 
 def _cell(value: Any, href: str | None = None, limit: int = 120) -> Cell:
@@ -138,8 +164,10 @@ class Studio:
         self.token = token
         self.database = mask_password(db.url)
         self.templates = Jinja2Templates(directory=HERE / "templates")
-        self.templates.env.globals.update(studio=self, operators=browse.OPERATORS, table_url=table_url)
+        self.templates.env.globals.update(studio=self, operators=browse.OPERATORS, table_url=table_url,
+                                          cell_html=cell_html)
         self.templates.env.trim_blocks = self.templates.env.lstrip_blocks = True
+        self.templates.env.auto_reload = False  # templates are package data: no stat() per page
         routes = [
             Route("/", self.index),
             Route("/tables/{table}", self.table_page),
@@ -266,7 +294,7 @@ class Studio:
                     href = f"{table_url(parent.name)}/rows/{key_path([value])}" \
                         if len(parent.primary_key.columns) == 1 else None
                 cells.append(_cell(value, href))
-            rows.append(cells)
+            rows.append(row_html(cells))
         base = view.params()
         labels = self._type_labels(table)
         columns = [
@@ -458,7 +486,7 @@ class Studio:
             result = await run_in_threadpool(sql.run_sql, self.db, text, writes=self.mode.writable, timeout=timeout)
         except DatabaseError as err:
             return self.render(request, "sql.html", 400, text=text, result=None, error=explain(err))
-        rows = [[_cell(v) for v in row] for row in result.rows]
+        rows = [row_html([_cell(v) for v in row]) for row in result.rows]
         return self.render(request, "sql.html", text=text, result=result, rows=rows, error=None)
 
     def schema_page(self, request: Request) -> Response:

@@ -92,7 +92,7 @@ def run_sql(db: Database, sql: str, *, writes: bool, timeout: str, limit: int = 
                 result.status = result.status or f"SELECT {result.count}"
         if writes:
             cursor.connection.commit()
-            result.committed = True
+            result.committed = not result.status.startswith("SELECT")  # worth saying for changes only
         else:
             cursor.connection.rollback()
     return result
