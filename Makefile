@@ -6,7 +6,7 @@ ATLAS := $(VENV)/libexec/pydb/atlas
 export ATLAS_NO_UPDATE_NOTIFIER := 1
 export ATLAS_NO_UPGRADE_SUGGESTIONS := 1
 
-.PHONY: demo test install atlas system-deps up down check bench clean
+.PHONY: demo test install atlas system-deps up down check bench screenshots clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -67,6 +67,10 @@ check: install
 
 bench: install atlas
 	$(PY) -m bench
+
+# The screenshots of docs/studio.md, taken by the studio's browser test.
+screenshots: install atlas system-deps
+	$(VENV)/bin/pytest -q tests/test_studio_browser.py --screenshots docs/studio
 
 clean:
 	-$(VENV)/bin/pydb dev down

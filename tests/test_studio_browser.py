@@ -102,14 +102,18 @@ def test_a_new_user_browses_follows_relations_edits_and_queries(
     page.get_by_role("link", name="Edit").click()
     page.locator("[name='v.name']").fill("Research notes, second draft")
     page.locator("[name='v.status']").fill("active")
+    expect(page.locator("[name='null.description']")).to_be_checked()
+    page.locator("[name='v.description']").fill("Notes on the analytical engine")
+    expect(page.locator("[name='null.description']")).not_to_be_checked()  # typing a value unticks NULL
     _shot(page, screenshots, "edit-form")
     page.get_by_role("button", name="Save").click()
     expect(page.locator(".notice")).to_have_text("Saved.")
     expect(page.locator("table.record")).to_contain_text("Research notes, second draft")
     with psycopg.connect(demo_database) as conn:
-        row = conn.execute("SELECT name, status, updated_at FROM projects WHERE id = %s", (project_id,)).fetchone()
-    assert row is not None and row[:2] == ("Research notes, second draft", "active")
-    assert before is not None and row[2] > before
+        row = conn.execute("SELECT name, status, description, updated_at FROM projects WHERE id = %s",
+                           (project_id,)).fetchone()
+    assert row is not None and row[:3] == ("Research notes, second draft", "active", "Notes on the analytical engine")
+    assert before is not None and row[3] > before
 
     page.get_by_role("link", name="SQL").click()
     page.locator("textarea[name=sql]").fill(

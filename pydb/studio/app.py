@@ -8,7 +8,7 @@ Pages (all GET, bookmarkable): `/`, `/tables/{table}`, `/tables/{table}/rows/{ke
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from pydb.studio import browse, edit, sql
 from pydb.studio.export import FORMATS, csv_chunks, json_chunks
 from pydb.studio.messages import explain
 from pydb.studio.security import Guard, new_token
-from pydb.studio.values import InvalidValue, cell_text, has_converter, key_path, parse_key, text_of, type_label
+from pydb.studio.values import CELL_LIMIT, InvalidValue, has_converter, key_path, parse_key, text_of, type_label
 from pydb.urls import mask_password, to_direct
 
 __all__ = ["Mode", "Studio", "open_studio"]
@@ -56,48 +56,28 @@ class Mode:
     reason: str
 
 
-@dataclass(frozen=True)
-class Cell:
-    """One value as a page shows it: its kind (value, null or empty), its text and an optional link."""
-
-    kind: str
-    text: str
-    href: str | None = None
-    title: str | None = None
+_NULL_TD = '<td class="null"><span class="null">NULL</span></td>'
+_EMPTY_TD = '<td class="empty"><span class="empty" title="an empty string (not NULL)">empty</span></td>'
 
 
-_NULL = '<span class="null">NULL</span>'
-_EMPTY = '<span class="empty" title="an empty string (not NULL)">empty</span>'
-
-
-def _inner(cell: Cell) -> str:
-    if cell.kind == "null":
-        return _NULL
-    if cell.kind == "empty":
-        return _EMPTY
-    title = f' title="{escape(cell.title)}"' if cell.title else ""
-    if cell.href:
-        return f'<a href="{escape(cell.href)}"{title}>{escape(cell.text)}</a>'
-    return f"<span{title}>{escape(cell.text)}</span>" if title else str(escape(cell.text))
-
-
-def cell_html(cell: Cell) -> Markup:
-    """The HTML of one value: NULL and the empty string each look their own way."""
-    return Markup(_inner(cell))
-
-
-def row_html(cells: Sequence[Cell]) -> Markup:
-    """The table cells of one row (built here, not in the template: it is the page's one hot loop)."""
-    return Markup("".join(f'<td class="{c.kind}">{_inner(c)}</td>' for c in cells))
-
-
-def _cell(value: Any, href: str | None = None, limit: int = 120) -> Cell:
+def td_html(value: Any, href: str | None = None, limit: int = CELL_LIMIT) -> str:
+    """One value as a table cell: NULL and the empty string each look their own way; long text is cut."""
     if value is None:
-        return Cell("null", "NULL")
-    if isinstance(value, str) and value == "":
-        return Cell("empty", "empty string")
-    text = cell_text(value, limit)
-    return Cell("value", text, href, text_of(value) if text.endswith("…") else None)
+        return _NULL_TD
+    if isinstance(value, str) and not value:
+        return _EMPTY_TD
+    full = text_of(value)
+    cut = len(full) > limit
+    text = escape(full[: limit - 1] + "…" if cut else full)
+    title = f' title="{escape(full)}"' if cut else ""
+    if href:
+        return f'<td class="value"><a href="{escape(href)}"{title}>{text}</a></td>'
+    return f'<td class="value"><span{title}>{text}</span></td>' if cut else f'<td class="value">{text}</td>'
+
+
+def row_html(values: Sequence[Any]) -> Markup:
+    """The cells of one row of values."""
+    return Markup("".join(td_html(v) for v in values))
 
 
 def table_url(name: str, params: Sequence[tuple[str, str]] = ()) -> str:
@@ -164,8 +144,7 @@ class Studio:
         self.token = token
         self.database = mask_password(db.url)
         self.templates = Jinja2Templates(directory=HERE / "templates")
-        self.templates.env.globals.update(studio=self, operators=browse.OPERATORS, table_url=table_url,
-                                          cell_html=cell_html)
+        self.templates.env.globals.update(studio=self, operators=browse.OPERATORS, table_url=table_url)
         self.templates.env.trim_blocks = self.templates.env.lstrip_blocks = True
         self.templates.env.auto_reload = False  # templates are package data: no stat() per page
         routes = [
@@ -232,13 +211,23 @@ class Studio:
         dialect = self.db.engine.dialect
         return {c.name: type_label(c, dialect) for c in table.columns}
 
-    def _links(self, table: sa.Table) -> dict[str, tuple[sa.Table, str]]:
-        """Column name → (parent table, parent key column) for one-column foreign keys."""
-        links = {}
+    def _cell_links(self, table: sa.Table) -> list[tuple[str, Callable[[Mapping[str, Any]], str | None] | None]]:
+        """Per column: what its cells link to (primary key: the row; one-column foreign key: the parent row)."""
+        parents = {}
         for relation in self._relations(table).values():
-            if not relation.many and len(relation.pairs) == 1:
-                links[relation.pairs[0][0]] = (relation.target, relation.pairs[0][1])
-        return links
+            pairs = relation.pairs
+            if not relation.many and len(pairs) == 1 and [c.name for c in relation.target.primary_key] == [pairs[0][1]]:
+                parents[pairs[0][0]] = f"{table_url(relation.target.name)}/rows/"
+        out: list[tuple[str, Callable[[Mapping[str, Any]], str | None] | None]] = []
+        for column in table.columns:
+            name = column.name
+            if column.primary_key:
+                out.append((name, lambda row: row_url(table, row)))
+            elif name in parents:
+                out.append((name, _parent_link(name, parents[name])))
+            else:
+                out.append((name, None))
+        return out
 
     def _refuse_writes(self, request: Request) -> Response | None:
         if self.mode.writable:
@@ -280,21 +269,12 @@ class Studio:
         except DatabaseError as err:
             problems.append(explain(err))
             status = 400
-        links = self._links(table)
-        rows = []
-        for row in page.rows:
-            cells = []
-            for column in table.columns:
-                value = row[column.name]
-                href = None
-                if column.primary_key:
-                    href = row_url(table, row)
-                elif column.name in links and value is not None:
-                    parent, _ = links[column.name]
-                    href = f"{table_url(parent.name)}/rows/{key_path([value])}" \
-                        if len(parent.primary_key.columns) == 1 else None
-                cells.append(_cell(value, href))
-            rows.append(row_html(cells))
+        links = self._cell_links(table)
+        rows = [
+            Markup("".join(td_html(row[name], link(row) if link and row[name] is not None else None)
+                           for name, link in links))
+            for row in page.rows
+        ]
         base = view.params()
         labels = self._type_labels(table)
         columns = [
@@ -350,7 +330,7 @@ class Studio:
         if row is None:
             raise HTTPException(404, f"no row of {table.name} has the key {', '.join(text_of(k) for k in key)}")
         labels = self._type_labels(table)
-        fields = [{"name": c.name, "type": labels[c.name], "cell": _cell(row[c.name], limit=10_000),
+        fields = [{"name": c.name, "type": labels[c.name], "td": Markup(td_html(row[c.name], limit=10_000)),
                    "pk": c.primary_key} for c in table.columns]
         parents = []
         for r in to_one:
@@ -486,7 +466,7 @@ class Studio:
             result = await run_in_threadpool(sql.run_sql, self.db, text, writes=self.mode.writable, timeout=timeout)
         except DatabaseError as err:
             return self.render(request, "sql.html", 400, text=text, result=None, error=explain(err))
-        rows = [row_html([_cell(v) for v in row]) for row in result.rows]
+        rows = [row_html(row) for row in result.rows]
         return self.render(request, "sql.html", text=text, result=result, rows=rows, error=None)
 
     def schema_page(self, request: Request) -> Response:
@@ -511,6 +491,10 @@ class Studio:
             error = explain(err)
         name = "drift_result.html" if request.query_params.get("fragment") == "1" else "drift.html"
         return self.render(request, name, diff=diff, error=error, schema=self.settings.root / "schema.hcl")
+
+
+def _parent_link(column: str, prefix: str) -> Callable[[Mapping[str, Any]], str | None]:
+    return lambda row: prefix + key_path([row[column]])
 
 
 def _texts(form: Mapping[str, Any]) -> dict[str, str]:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from pydb.seed.convert import CONVERTERS, InvalidValue, column_type, convert_text
 
 __all__ = [
-    "InvalidValue", "cell_text", "decode_cursor", "encode_cursor", "has_converter", "key_path", "parse_key",
+    "CELL_LIMIT", "InvalidValue", "decode_cursor", "encode_cursor", "has_converter", "key_path", "parse_key",
     "text_of", "type_label",
 ]
 
@@ -42,12 +42,6 @@ def text_of(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, default=str)
     return str(value)
-
-
-def cell_text(value: Any, limit: int = CELL_LIMIT) -> str:
-    """A non-NULL value as a table cell shows it: cut at `limit` characters."""
-    text = text_of(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def type_label(column: sa.Column[Any], dialect: sa.Dialect) -> str:

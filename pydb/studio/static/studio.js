@@ -1,4 +1,4 @@
-// pydb studio: two small conveniences; every page works without them.
+// pydb studio: three small conveniences; every page works without them.
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -13,6 +13,12 @@ document.addEventListener("DOMContentLoaded", () => {
       .catch(() => { drift.lastElementChild.textContent = "The comparison failed; use the link above."; })
       .finally(() => drift.classList.remove("loading"));
   }
+
+  // Row forms: typing a value into a field unticks its NULL box (a ticked box would win over the text).
+  document.querySelectorAll("form.row-form [name^='v.']").forEach((field) => {
+    const box = field.form.querySelector(`[name='null.${field.name.slice(2)}']`);
+    if (box) field.addEventListener("input", () => { box.checked = false; });
+  });
 
   // /sql: Ctrl+Enter (or Cmd+Enter) runs the statement.
   const sql = document.querySelector("form.sql textarea");
