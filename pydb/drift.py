@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydb.atlas.environ import atlas_environ
 from pydb.config import Settings, load_settings
+from pydb.describe import unmanaged_objects, unmanaged_warning
 from pydb.errors import AtlasError, ConfigError
 from pydb.urls import mask_password, to_atlas, to_direct
 
@@ -30,6 +31,7 @@ class DriftReport:
     pending: list[str] = field(default_factory=list)
     live_sql: str = ""  # SQL that turns the live database into what its applied migrations produce
     schema_sql: str = ""  # SQL that turns migrations/ into schema.hcl (a change without a migration)
+    unmanaged: list[str] = field(default_factory=list)  # objects Atlas cannot see (views, triggers, ...)
 
     @property
     def drifted(self) -> bool:
@@ -40,7 +42,7 @@ class DriftReport:
         """Return the report as plain data for `--format json`."""
         return {
             "drift": self.drifted, "url": self.url, "applied": self.applied, "pending": self.pending,
-            "live_sql": self.live_sql, "schema_sql": self.schema_sql,
+            "live_sql": self.live_sql, "schema_sql": self.schema_sql, "unmanaged": self.unmanaged,
         }
 
 
@@ -61,7 +63,9 @@ def check_drift(
     migrations = root / "migrations"
     if not migrations.is_dir():
         raise ConfigError(f"no migrations/ folder in {root}")
-    live = to_atlas(to_direct(resolve_url(url, settings)))
+    direct = to_direct(resolve_url(url, settings))
+    live = to_atlas(direct)
+    unmanaged = unmanaged_objects(direct)
     atlas = Atlas(cwd=root, settings=settings,
                   environ=environ if environ is not None else atlas_environ("ci", settings))
     dev = atlas.environ("ci").get("PYDB_DEV_URL", "")
@@ -75,12 +79,18 @@ def check_drift(
     with tempfile.TemporaryDirectory(prefix="pydb-drift-") as tmp:
         expected = _applied_dir(atlas, migrations, set(applied), Path(tmp))
         target = f"file://{expected}" if expected else dev
-        live_sql = _schema_diff(atlas, live, target, dev)
+        try:
+            live_sql = _schema_diff(atlas, live, target, dev)
+        except AtlasError as err:
+            if not unmanaged:
+                raise
+            raise AtlasError(f"{err}\n{unmanaged_warning(unmanaged)}", stderr=err.stderr,
+                             exit_code=err.exit_code) from err
     schema_sql = ""
     if check_schema and (root / "schema.hcl").is_file() and status.available:
         schema_sql = _schema_diff(atlas, f"file://{migrations}", f"file://{root / 'schema.hcl'}", dev)
     return DriftReport(url=mask_password(live), applied=applied, pending=pending, live_sql=live_sql,
-                       schema_sql=schema_sql)
+                       schema_sql=schema_sql, unmanaged=[f"{o.kind} {o.name}" for o in unmanaged])
 
 
 def _applied_dir(atlas: Atlas, migrations: Path, applied: set[str], tmp: Path) -> Path | None:
@@ -124,6 +134,10 @@ def format_drift(report: DriftReport) -> str:
     if report.schema_sql:
         out += ["", "DRIFT: schema.hcl holds changes that no migration has; version them with",
                 "`atlas migrate diff NAME --env local`. The missing migration would be:", "", report.schema_sql]
+    if report.unmanaged:
+        out += ["", "warning: the database holds objects that schema.hcl cannot express with this Atlas build "
+                f"(Atlas does not compare them): {', '.join(report.unmanaged)}. See docs/migrations.md, "
+                "\"What schema.hcl cannot hold\"."]
     out.append("")
     out.append("drift found" if report.drifted else "no drift")
     return "\n".join(out)

@@ -45,6 +45,19 @@ def guard_destructive_push(args: list[str], atlas: Atlas) -> None:
         )
 
 
+def unmanaged_push_warning(args: list[str], environ: dict[str, str]) -> str | None:
+    """For `schema apply` of the local or dev env: a warning naming what the target holds that Atlas cannot see."""
+    if args[:2] != ["schema", "apply"]:
+        return None
+    target = {"local": environ.get("PYDB_LOCAL_URL"), "dev": environ.get("PYDB_TARGET_URL")}.get(env_name(args) or "")
+    if not target:
+        return None
+    from pydb.describe import unmanaged_objects, unmanaged_warning
+
+    found = unmanaged_objects(target)
+    return unmanaged_warning(found) if found else None
+
+
 def main() -> None:
     """Run the Atlas binary with pydb's environment; never returns."""
     args = sys.argv[1:]
@@ -53,9 +66,12 @@ def main() -> None:
         environ = atlas_environ(env_name(args), settings)
         binary = str(find_atlas(settings))
         guard_destructive_push(args, Atlas(environ=environ, settings=settings))
+        warning = unmanaged_push_warning(args, environ)
     except PydbError as err:
         print(err.report(), file=sys.stderr)
         raise SystemExit(1) from None
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     os.execve(binary, [binary, *args], environ)
 
 
