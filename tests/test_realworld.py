@@ -65,10 +65,23 @@ def realworld(pydb_server: LocalServer) -> Iterator[str]:
 
 @pytest.fixture
 def seeded(realworld: str, tmp_path: Path) -> str:
-    """The real-world database with SEED loaded."""
+    """The real-world database with SEED loaded by pydb seed."""
     path = tmp_path / "seed.yaml"
     path.write_text(SEED)
     load_seed(path, realworld)
+    return realworld
+
+
+@pytest.fixture
+def filled(realworld: str) -> str:
+    """The real-world database with SEED's rows written in plain SQL (for what does not test the seed)."""
+    with psycopg.connect(realworld, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO customers (id, name, country, tags, joined, last_seen) VALUES"
+            " (1, 'Ada', 'GB', '{vip,beta}', '2024-01-05', '2024-01-05T10:00:00Z'),"
+            " (2, 'Grace', 'US', '{}', '2024-02-01', NULL);"
+            " INSERT INTO products (id, title) VALUES (1, 'Analytical engine');"
+            " INSERT INTO orders VALUES (1, '2024-01-10', 1, 1, 120.50), (2, '2024-02-03', 2, 1, 12.00)")
     return realworld
 
 
@@ -86,12 +99,12 @@ def _rows(url: str, query: str) -> list[tuple[object, ...]]:
 # -- 1, 2: pydb find ---------------------------------------------------------------------------
 
 
-def test_find_prints_array_values_at_the_top_and_in_nested_rows(seeded: str) -> None:
-    top = run_pydb("find", "customers", "--where", "id=1", "--with", "orders", "--url", seeded)
+def test_find_prints_array_values_at_the_top_and_in_nested_rows(filled: str) -> None:
+    top = run_pydb("find", "customers", "--where", "id=1", "--with", "orders", "--url", filled)
     assert top.returncode == 0, top.stderr
     assert "  tags       ['vip', 'beta']" in top.stdout.splitlines()
     assert "  orders (1)" in top.stdout.splitlines()
-    nested = run_pydb("find", "orders_2024_01", "--where", "id=1", "--with", "customer", "--url", seeded)
+    nested = run_pydb("find", "orders_2024_01", "--where", "id=1", "--with", "customer", "--url", filled)
     assert nested.returncode == 0, nested.stderr
     assert "    tags       ['vip', 'beta']" in nested.stdout.splitlines()
 
@@ -103,15 +116,15 @@ def test_find_prints_array_values_at_the_top_and_in_nested_rows(seeded: str) -> 
     ("orders", "amount=12.00", "2024-02-03"),
     ("orders", "placed=2024-01-10", "120.50"),
 ])
-def test_find_where_converts_each_value_to_its_column_type(seeded: str, table: str, where: str,
+def test_find_where_converts_each_value_to_its_column_type(filled: str, table: str, where: str,
                                                            expected: str) -> None:
-    result = run_pydb("find", table, "--where", where, "--url", seeded)
+    result = run_pydb("find", table, "--where", where, "--url", filled)
     assert result.returncode == 0, result.stderr
     assert expected in result.stdout
 
 
-def test_find_where_with_a_bad_value_names_the_column(seeded: str) -> None:
-    result = run_pydb("find", "customers", "--where", "joined=yesterday", "--url", seeded)
+def test_find_where_with_a_bad_value_names_the_column(filled: str) -> None:
+    result = run_pydb("find", "customers", "--where", "joined=yesterday", "--url", filled)
     assert (result.returncode, result.stderr) == (
         1, "Error: customers.joined: expected a date (YYYY-MM-DD), got 'yesterday'\n")
 
@@ -139,8 +152,8 @@ def test_seed_loads_a_partitioned_table_after_the_parents_of_its_partitions_and_
     assert _rows(seeded, "SELECT amount::text FROM orders WHERE id = 2") == [("13.00",)]
 
 
-def test_a_partitioned_table_has_the_relations_of_its_partitions_under_its_own_name(seeded: str) -> None:
-    db = pydb.connect(seeded)
+def test_a_partitioned_table_has_the_relations_of_its_partitions_under_its_own_name(filled: str) -> None:
+    db = pydb.connect(filled)
     try:
         relations = relations_of(db.tables)
         assert set(relations["customers"]) == {"orders"}
@@ -193,8 +206,8 @@ def test_a_not_null_column_a_trigger_fills_is_left_to_the_database(seeded: str) 
 # -- 9: what schema.hcl cannot carry -------------------------------------------------------------------
 
 
-def test_describe_shows_partitions_domains_checks_triggers_and_views(seeded: str) -> None:
-    result = run_pydb("describe", "--url", seeded)
+def test_describe_shows_partitions_domains_checks_triggers_and_views(filled: str) -> None:
+    result = run_pydb("describe", "--url", filled)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "domain positive_amount: numeric(10,2) CHECK ((VALUE > (0)::numeric))" in lines
@@ -212,15 +225,15 @@ UNMANAGED = ("domain country_code, domain positive_amount, function customers_do
              "partition orders_2024_02, sequence customers_id_seq, trigger customers_document, view big_orders")
 
 
-def test_drift_warns_naming_what_schema_hcl_cannot_hold(seeded: str, pydb_dev_database: str) -> None:
-    result = run_pydb("drift", "--url", seeded, "--no-schema", env={"ATLAS_DEV_URL": pydb_dev_database})
+def test_drift_warns_naming_what_schema_hcl_cannot_hold(filled: str, pydb_dev_database: str) -> None:
+    result = run_pydb("drift", "--url", filled, "--no-schema", env={"ATLAS_DEV_URL": pydb_dev_database})
     assert result.returncode == 1  # the tables are not in migrations/: drift, and the warning besides
     assert ("warning: the database holds objects that schema.hcl cannot express with this Atlas build "
             f"(Atlas does not compare them): {UNMANAGED}.") in result.stdout
 
 
-def test_a_push_warns_naming_what_schema_hcl_cannot_hold(seeded: str, pydb_dev_database: str) -> None:
-    env = dict(os.environ, PYDB_LOCAL_URL=to_atlas(seeded), PYDB_LOCAL_DEV_URL=to_atlas(pydb_dev_database))
+def test_a_push_warns_naming_what_schema_hcl_cannot_hold(filled: str, pydb_dev_database: str) -> None:
+    env = dict(os.environ, PYDB_LOCAL_URL=to_atlas(filled), PYDB_LOCAL_DEV_URL=to_atlas(pydb_dev_database))
     result = subprocess.run([str(Path(sys.prefix) / "bin" / "atlas"), "schema", "apply", "--env", "local",
                              "--dry-run"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
