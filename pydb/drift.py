@@ -56,7 +56,7 @@ def check_drift(
 ) -> DriftReport:
     """Compare a live database (default DATABASE_URL, else the local one) with migrations/ and schema.hcl."""
     from pydb.atlas import Atlas
-    from pydb.local import resolve_url
+    from pydb.config import resolve_url
 
     settings = settings or load_settings(project)
     root = (project or settings.root).resolve()
