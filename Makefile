@@ -21,7 +21,11 @@ install: $(VENV)/.installed
 $(ATLAS): tools/atlas/go.mod tools/atlas/go.sum tools/atlas/build.py
 	$(PY) tools/atlas/build.py $(ATLAS)
 
-atlas: $(ATLAS)
+# .venv/bin/atlas: Atlas with the URLs of atlas.hcl (pydb/atlas/atlas.sh, then pydb.atlas.launcher).
+$(VENV)/bin/atlas: pydb/atlas/atlas.sh $(VENV)/.installed
+	install -m 755 pydb/atlas/atlas.sh $@
+
+atlas: $(ATLAS) $(VENV)/bin/atlas
 
 up: install atlas
 	$(VENV)/bin/pydb dev up

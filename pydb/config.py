@@ -18,7 +18,7 @@ from typing import Any
 
 from pydb.errors import ConfigError
 
-__all__ = ["SETTINGS", "Setting", "Settings", "load_settings", "process_environ", "project_root"]
+__all__ = ["SETTINGS", "Setting", "Settings", "load_settings", "process_environ", "project_root", "resolve_url"]
 
 _MARKERS = ("atlas.hcl", "schema.hcl")
 
@@ -119,6 +119,21 @@ def project_root(start: Path | None = None) -> Path:
         if any((folder / marker).is_file() for marker in _MARKERS):
             return folder
     return here
+
+
+def resolve_url(url: str | None = None, settings: Settings | None = None) -> str:
+    """Return the database URL to use: the argument, else DATABASE_URL, else the running local database."""
+    if url:
+        return url
+    settings = settings or load_settings()
+    if settings.database_url:
+        return settings.database_url
+    from pydb.local import LocalServer
+
+    server = LocalServer(settings.state)
+    if server.is_running():
+        return server.url()
+    raise ConfigError("no database: set DATABASE_URL, or start the local one with `pydb dev up`")
 
 
 def process_environ() -> dict[str, str]:

@@ -248,7 +248,7 @@ def _cache_key(url: str) -> str:
 
 def connect(url: str | None = None, *, settings: Settings | None = None, **options: Any) -> Database:
     """Return a Database for url, else DATABASE_URL, else the running local database."""
-    from pydb.local import resolve_url
+    from pydb.config import resolve_url
 
     settings = settings or load_settings()
     return Database(resolve_url(url, settings), settings=settings, **options)

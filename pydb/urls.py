@@ -38,6 +38,13 @@ def to_sqlalchemy(url: str) -> str:
     return urlunsplit(("postgresql+psycopg", netloc, path, urlencode(query), fragment))
 
 
+def to_libpq(url: str) -> str:
+    """Return a postgresql:// URL that libpq (psycopg, psql) accepts: Atlas's search_path parameter removed."""
+    _scheme, netloc, path, query, fragment = _split(url)
+    query = [(k, v) for k, v in query if k != "search_path"]
+    return urlunsplit(("postgresql", netloc, path, urlencode(query), fragment))
+
+
 def to_atlas(url: str, *, schema: str = "public") -> str:
     """Return the URL for Atlas: postgres:// scheme, scoped to one schema, sslmode kept or disabled locally."""
     _scheme, netloc, path, query, fragment = _split(url)

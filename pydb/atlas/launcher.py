@@ -1,7 +1,9 @@
-"""`.venv/bin/atlas` (pydb.atlas.launcher): hand Atlas the URLs of atlas.hcl, then exec the binary.
+"""`python -m pydb.atlas.launcher` (the slow path of .venv/bin/atlas): hand Atlas the URLs of atlas.hcl, then exec it.
 
-The local server is started when an env needs it, and `schema apply --env dev` is refused before
-anything runs when its plan drops data (unless `--var allow_drop=true`).
+The local server is started when an env needs it; `schema apply --env dev` is refused before anything
+runs when its plan drops data (unless `--var allow_drop=true`), and warns naming what the shared
+database holds that schema.hcl cannot express. pydb/atlas/atlas.sh runs `--env local` commands
+directly while the local server runs.
 """
 
 from __future__ import annotations
@@ -45,6 +47,17 @@ def guard_destructive_push(args: list[str], atlas: Atlas) -> None:
         )
 
 
+def unmanaged_push_warning(args: list[str], environ: dict[str, str]) -> str | None:
+    """For `schema apply --env dev`: a warning naming what the shared database holds that Atlas cannot see."""
+    target = environ.get("PYDB_TARGET_URL")
+    if args[:2] != ["schema", "apply"] or env_name(args) != "dev" or not target:
+        return None
+    from pydb.describe import unmanaged_objects, unmanaged_warning
+
+    found = unmanaged_objects(target)
+    return unmanaged_warning(found) if found else None
+
+
 def main() -> None:
     """Run the Atlas binary with pydb's environment; never returns."""
     args = sys.argv[1:]
@@ -53,9 +66,12 @@ def main() -> None:
         environ = atlas_environ(env_name(args), settings)
         binary = str(find_atlas(settings))
         guard_destructive_push(args, Atlas(environ=environ, settings=settings))
+        warning = unmanaged_push_warning(args, environ)
     except PydbError as err:
         print(err.report(), file=sys.stderr)
         raise SystemExit(1) from None
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     os.execve(binary, [binary, *args], environ)
 
 

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from pydb.cli.options import pass_settings
+from pydb.cli.options import json_option, pass_settings
 from pydb.config import Settings
 from pydb.urls import mask_password
 
@@ -50,7 +50,7 @@ def create_cmd(settings: Settings, name: str, parent: str | None) -> None:
 
 
 @branch.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print the branches as JSON.")
+@json_option("the branches")
 @pass_settings
 def list_cmd(settings: Settings, as_json: bool) -> None:
     """List the branches with their parent, size and creation time.

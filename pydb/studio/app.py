@@ -117,7 +117,7 @@ def _mode(url: str, settings: Settings, *, allow_writes: bool, read_only: bool) 
 def open_studio(url: str | None = None, *, settings: Settings | None = None, allow_writes: bool = False,
                 read_only: bool = False, token: str | None = None) -> Studio:
     """Connect to a database (url, else DATABASE_URL, else the local one) and build the studio for it."""
-    from pydb.local import resolve_url
+    from pydb.config import resolve_url
 
     settings = settings or load_settings()
     target = to_direct(resolve_url(url, settings))
@@ -471,10 +471,10 @@ class Studio:
 
     def schema_page(self, request: Request) -> Response:
         """`/schema`: tables, columns, indexes, foreign keys, relations and enums; the schema.hcl check."""
-        from pydb.describe import schema_info
+        from pydb.describe import schema_info, schema_objects
 
         self._refresh_if_changed()
-        info = schema_info(self.db.tables.values(), self.db.engine.dialect)
+        info = schema_info(self.db.tables.values(), self.db.engine.dialect, schema_objects(self.db.url, self.db.schema))
         relations = {t.name: sorted(self._relations(self.db.tables[t.name]).values(), key=lambda r: r.name)
                      for t in info.tables}
         return self.render(request, "schema.html", info=info, relations=relations)
