@@ -287,7 +287,7 @@ def test_a_row_page_links_its_relations_both_ways(client: TestClient, demo_datab
     assert "users.projects : 1 row of projects" in text
     assert "users.ai_usage_log : 2 rows of ai_usage_log" in text
     assert f'href="/tables/projects?col=owner_id&amp;op=eq&amp;val={ada}"' in page.text
-    assert f"db.query.users.find_first(where=users.c.id == &#39;{ada}&#39;" in page.text
+    assert f"db.query.users.find_first(where=users.c.id == UUID(&#39;{ada}&#39;)" in page.text
 
     project = _one(demo_database, "SELECT id FROM projects WHERE owner_id = %s", ada)
     child = client.get(f"/tables/projects/rows/{project}")

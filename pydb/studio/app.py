@@ -8,6 +8,7 @@ Pages (all GET, bookmarkable): `/`, `/tables/{table}`, `/tables/{table}/rows/{ke
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -441,7 +442,10 @@ class Studio:
         counts = browse.relation_counts(self.db, row, many)
         children = [{"name": r.name, "table": r.target.name, "count": _count_text(counts[r.name]),
                      "rule": _on_delete(r)} for r in many if counts[r.name]]
-        return self.render(request, "delete.html", table=table, key=key, back=row_url(table, row), children=children)
+        label = browse.label_column(table)
+        named = text_of(row[label]) if label and row.get(label) is not None else None
+        return self.render(request, "delete.html", table=table, key=", ".join(text_of(k) for k in key), named=named,
+                           back=row_url(table, row), children=children)
 
     async def sql_page(self, request: Request) -> Response:
         """`/sql`: run one statement (read-only unless writes are allowed); show or export its rows."""
@@ -522,8 +526,11 @@ def _on_delete(relation: Relation) -> str:
 
 def _python_hint(table: sa.Table, key: Sequence[Any], relations: Sequence[str]) -> str:
     """The pydb query that loads this row with its relations, for the row page."""
-    where = " & ".join(f"{table.name}.c.{c.name} == {text_of(v)!r}" for c, v in zip(table.primary_key.columns, key,
-                                                                                     strict=True))
+    def literal(value: Any) -> str:
+        return f"UUID({str(value)!r})" if isinstance(value, uuid.UUID) else repr(value)
+
+    where = " & ".join(f"{table.name}.c.{c.name} == {literal(v)}" for c, v in zip(table.primary_key.columns, key,
+                                                                                  strict=True))
     with_ = ", ".join(f'"{name}": True' for name in relations)
     return f"db.query.{table.name}.find_first(where={where}" + (f", with_={{{with_}}})" if with_ else ")")
 

@@ -74,7 +74,8 @@ class Guard:
         if not secrets.compare_digest(held.encode(), self.token.encode()):
             return _refusal(401, "Open the address pydb studio printed",
                             "This page needs the token in the address that <code>pydb studio</code> printed "
-                            "when it started (<code>http://127.0.0.1:PORT/?token=…</code>).")
+                            "when it started (<code>http://127.0.0.1:PORT/?token=…</code>); "
+                                   "after a restart, it printed a new one.")
         if scope["method"] not in _SAFE_METHODS and headers.get("origin") != f"http://{host}":
             return _refusal(403, "Refused", "A change must come from a page of this studio (the Origin header "
                                             "is missing or names another site).")
