@@ -31,6 +31,8 @@ def has_converter(column: sa.Column[Any]) -> bool:
 
 def text_of(value: Any) -> str:
     """The full text of a non-NULL value: what a form shows and a CSV file holds; it converts back."""
+    if type(value) is str:
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dt.datetime):
