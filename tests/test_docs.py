@@ -1,9 +1,10 @@
-"""The documentation matches the code: every command and option is in docs/cli.md, with help and an example."""
+"""The documentation matches the code: every command and option is in docs/cli.md, and every link leads somewhere."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import click
 import pytest
@@ -12,7 +13,11 @@ from pydb.cli import cli
 from tests.helpers import REPO, run_pydb
 
 CLI_DOC = REPO / "docs" / "cli.md"
+README = REPO / "README.md"
+PAGES = [README, *sorted((REPO / "docs").glob("*.md"))]
 _HEADING = re.compile(r"^#{1,3} ", re.MULTILINE)
+_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+_FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 
 
 def _commands(command: click.Command, path: str = "pydb") -> Iterator[tuple[str, click.Command]]:
@@ -78,3 +83,28 @@ def test_a_usage_error_is_clicks_exit_2() -> None:
     result = run_pydb("dev", "frobnicate")
     assert result.returncode == 2
     assert "No such command 'frobnicate'" in result.stderr
+
+
+def test_the_readme_is_short() -> None:
+    lines = README.read_text().count("\n")
+    assert lines <= 150, f"README.md has {lines} lines; reference material belongs in docs/"
+
+
+def _anchors(page: Path) -> set[str]:
+    """The anchors GitHub gives the headings of a page: lower case, punctuation dropped, spaces as '-'."""
+    text = _FENCE.sub("", page.read_text())
+    headings = re.findall(r"^#+ (.+)$", text, re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-") for heading in headings}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.relative_to(REPO).as_posix() for p in PAGES])
+def test_every_relative_link_leads_to_a_file_and_heading(page: Path) -> None:
+    links = _LINK.findall(_FENCE.sub("", page.read_text()))
+    for link in links:
+        if re.match(r"^[a-z]+:", link):
+            continue  # https://, mailto:
+        target, _, anchor = link.partition("#")
+        path = (page.parent / target).resolve() if target else page
+        assert path.exists(), f"{page.name}: the link {link} leads to no file"
+        if anchor and path.suffix == ".md":
+            assert anchor in _anchors(path), f"{page.name}: the link {link} leads to no heading of {path.name}"
