@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.common import RESULTS
 
-BENCHMARKS = ["point_query", "relational_query", "cold_start", "seed_load", "branch_create"]
+BENCHMARKS = ["point_query", "relational_query", "cold_start", "seed_load", "branch_create", "cli_latency"]
 PAGE = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 START, END = "<!-- bench table -->", "<!-- /bench table -->"
 ANCHORS = {
@@ -19,6 +19,7 @@ ANCHORS = {
     "cold_start": "a psycopg-only script",
     "seed_load": "psycopg COPY of the same rows",
     "branch_create": "CREATE DATABASE ... TEMPLATE",
+    "cli_latency": "a psycopg connect + SELECT script",
 }
 EXTRA = {
     "point_query": ("ratio_find_first", "find_first building its statement per call"),
@@ -26,6 +27,7 @@ EXTRA = {
     "cold_start": ("ratio_no_cache", "no reflection cache"),
     "seed_load": ("rerun_ratio", "unchanged re-run / first load (goal {rerun_goal})"),
     "branch_create": ("fixture_ratio", "per-test fixture, create + drop"),
+    "cli_latency": ("ratio_atlas_launcher", "atlas via the launcher / the Atlas binary (goal {goal_atlas_launcher})"),
 }
 
 
