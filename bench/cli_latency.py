@@ -20,8 +20,10 @@ from bench.common import interleave, summary, table, write_result
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.prefix) / "bin"
-PSYCOPG = ("import os, psycopg\nwith psycopg.connect(os.environ['DATABASE_URL']) as c:\n"
-           "    c.execute('SELECT 1').fetchall()\n")
+PSYCOPG = (
+    "import os, psycopg\nwith psycopg.connect(os.environ['DATABASE_URL']) as c:\n"
+    "    c.execute('SELECT 1').fetchall()\n"
+)
 
 
 def _run(command: list[str], env: dict[str, str]) -> None:

@@ -82,3 +82,15 @@ def test_every_environment_variable_pydb_reads_is_a_setting() -> None:
         for name in re.findall(r"\b((?:PYDB|NEON)_[A-Z_]+|DATABASE_URL|ATLAS_DEV_URL)\b", path.read_text())
     }
     assert mentioned - written - known == set()
+
+
+def test_every_setting_is_in_the_table_of_docs_configuration_md() -> None:
+    rows = [line for line in (REPO / "docs" / "configuration.md").read_text().splitlines()
+            if line.startswith("| `") and line.count("|") == 6]  # the settings table's rows
+    documented = {}
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        name, env, key = (re.match(r"`([^`]+)`", cell) for cell in cells[:3])
+        assert name is not None and env is not None, row
+        documented[name.group(1)] = (env.group(1), key.group(1) if key else None)
+    assert documented == {s.name: (s.env, s.key) for s in SETTINGS}
