@@ -85,7 +85,7 @@ def _ensure_os_user(name: str) -> None:
         )
         # Exit 9: another process (a parallel test worker) created the user first.
         if made.returncode not in (0, 9):
-            raise LocalServerError(f"cannot create the OS user {name}: {made.stderr.strip()}")
+            raise LocalServerError(f"cannot create the OS user {name}: {made.stderr.strip()}") from None
 
 
 def _free_port() -> int:
