@@ -65,7 +65,7 @@ ROLE = "neondb_owner"
 REGION = "aws-us-east-2"
 PROXY_HOST = "us-east-2.aws.neon.tech"
 PASSWORD = "placeholder-password-for-tests"
-_STEPS = {"scheduling": "running"}
+_STEPS = {"scheduling": "running", "cancelling": "cancelled"}
 _ENDED = {"finished", "failed", "error", "cancelled", "skipped"}
 
 
@@ -82,6 +82,7 @@ class Sent:
     query: dict[str, str]
     body: Any
     authorization: str | None
+    request_id: str | None = None  # of the error the double answered, if it did
 
 
 @dataclass
@@ -204,7 +205,10 @@ class NeonDouble:
         self._faults.append(_Fault(method, self._route(path), None, times))
 
     def end_operation(self, action: str, status: str, error: str | None = None) -> None:
-        """Make the next operation of this action end in status (error, failed, cancelled …) with error text."""
+        """Make the next operation of this action end in status (error, failed, cancelling …) with error text.
+
+        `cancelling` goes on to `cancelled`; `running` never ends.
+        """
         self._endings.append((action, status, error))
 
     def branch(self, name: str) -> _Branch:
@@ -245,8 +249,8 @@ class NeonDouble:
         with self._lock:
             body = request.get_json(silent=True) if request.data else None
             path = request.path.removeprefix(API_PREFIX)
-            self.requests.append(Sent(request.method, path, dict(request.args), body,
-                                      request.headers.get("Authorization")))
+            sent = Sent(request.method, path, dict(request.args), body, request.headers.get("Authorization"))
+            self.requests.append(sent)
             withhold = False
             spec_request = _SpecRequest(request)
             problems = [str(e) for e in self.spec.iter_request_errors(spec_request)]
@@ -259,6 +263,8 @@ class NeonDouble:
                     response = self._json(status, payload, headers)
                 except _Answer as answer:
                     response = self._json(answer.status, answer.body, answer.headers)
+            if response.status_code >= 400:
+                sent.request_id = json.loads(response.get_data())["request_id"]
             from openapi_core.contrib.werkzeug import WerkzeugOpenAPIResponse
 
             problems = [str(e) for e in self.spec.iter_response_errors(spec_request,
@@ -445,7 +451,7 @@ class NeonDouble:
         }
         if op.endpoint_id:
             data["endpoint_id"] = op.endpoint_id
-        if op.status in ("failed", "error", "cancelled") and op.error:
+        if op.status not in ("scheduling", "running", "finished") and op.error:
             data["error"] = op.error
         return data
 

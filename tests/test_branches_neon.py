@@ -65,7 +65,7 @@ def test_create_posts_the_branch_waits_for_its_operations_and_fetches_the_direct
     branch = neon_api.branch("feature-x")
     ops = [op.id for op in neon_api.operations.values() if op.branch_id == branch.id]
     assert [(s.method, s.path.split("/", 3)[-1], s.query, s.body) for s in neon_api.requests] == [
-        ("GET", "branches", {}, None),
+        ("GET", "branches", {"limit": "1000"}, None),
         ("POST", "branches", {}, {"branch": {"name": "feature-x"}, "endpoints": [{"type": "read_write"}]}),
         ("GET", f"operations/{ops[0]}", {}, None),
         ("GET", f"operations/{ops[0]}", {}, None),
@@ -196,7 +196,8 @@ def test_retries_are_bounded_and_the_error_carries_neons_message(
     with pytest.raises(BranchError) as caught:
         neon.list()
     assert str(caught.value) == (
-        f"Neon API GET /projects/{neon_api.project_id}/branches: service temporarily unavailable (HTTP 503)"
+        f"Neon API GET /projects/{neon_api.project_id}/branches: service temporarily unavailable "
+        f"(HTTP 503, request id {neon_api.requests[-1].request_id})"
     )
     assert sleeps == [0.5, 1.0, 2.0, 4.0, 8.0]
     assert len(neon_api.requests) == 6
@@ -208,12 +209,13 @@ def test_401_and_404_name_the_setting_to_check_and_never_the_key(neon_api: NeonD
     with pytest.raises(BranchError) as unauthorized:
         wrong_key.list()
     assert str(unauthorized.value) == (
-        f"Neon API GET /projects/{neon_api.project_id}/branches: authentication required (HTTP 401); "
-        f"check NEON_API_KEY"
+        f"Neon API GET /projects/{neon_api.project_id}/branches: authentication required "
+        f"(HTTP 401, request id {neon_api.requests[-1].request_id}); check NEON_API_KEY"
     )
     with pytest.raises(BranchError) as missing:
         wrong_project.list()
-    assert str(missing.value).endswith("project not found (HTTP 404); check NEON_PROJECT_ID")
+    assert str(missing.value).endswith(
+        f"project not found (HTTP 404, request id {neon_api.requests[-1].request_id}); check NEON_PROJECT_ID")
     _assert_no_key(neon_api, str(unauthorized.value), repr(unauthorized.value), str(missing.value))
     assert "napi_wrong_placeholder" not in str(unauthorized.value)
     assert sleeps == []
@@ -297,5 +299,5 @@ def test_cli_errors_are_one_line_without_the_key(neon_api: NeonDouble, neon_env:
         if args[0] != "--debug":
             assert result.stderr == (
                 f"Error: Neon API GET /projects/{neon_api.project_id}/branches: authentication required "
-                f"(HTTP 401); check NEON_API_KEY\n"
+                f"(HTTP 401, request id {neon_api.requests[-1].request_id}); check NEON_API_KEY\n"
             )
