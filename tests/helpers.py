@@ -100,3 +100,19 @@ def git(folder: Path, *args: str) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def emails(url: str) -> list[str]:
+    """Return the users' emails in the database at url, sorted (prepared statements off: URLs may be pooled)."""
+    import psycopg
+
+    with psycopg.connect(url, prepare_threshold=None) as conn:
+        return [str(row[0]) for row in conn.execute("SELECT email FROM users ORDER BY email").fetchall()]
+
+
+def add_user(url: str, email: str) -> None:
+    """Insert a user with that email into the database at url."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO users (email, name) VALUES (%s, 'Someone')", (email,))

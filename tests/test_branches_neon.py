@@ -14,7 +14,6 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 import pytest
 
 from pydb.branches import Branch, backend, is_default_branch
@@ -22,6 +21,7 @@ from pydb.branches.neon import NeonBranches
 from pydb.errors import BranchError
 from pydb.urls import host, is_neon_host, is_pooled_host, mask_password
 from tests.conftest import run_pydb
+from tests.helpers import add_user, emails
 from tests.neon_double import PASSWORD, NeonDouble
 
 
@@ -45,20 +45,10 @@ def _assert_no_key(double: NeonDouble, *texts: str) -> None:
         assert "napi_" not in text
 
 
-def _rows(url: str, sql: str = "SELECT email FROM users ORDER BY email") -> list[str]:
-    with psycopg.connect(url, prepare_threshold=None) as conn:
-        return [str(row[0]) for row in conn.execute(sql).fetchall()]
-
-
-def _add_user(url: str, email: str) -> None:
-    with psycopg.connect(url) as conn:
-        conn.execute("INSERT INTO users (email, name) VALUES (%s, 'Someone')", (email,))
-
-
 def test_create_posts_the_branch_waits_for_its_operations_and_fetches_the_direct_uri(
     neon_api: NeonDouble, neon: NeonBranches, sleeps: list[float],
 ) -> None:
-    _add_user(neon_api.database_url("main"), "before-branching@example.com")
+    add_user(neon_api.database_url("main"), "before-branching@example.com")
 
     created = neon.create("feature-x")
 
@@ -81,14 +71,14 @@ def test_create_posts_the_branch_waits_for_its_operations_and_fetches_the_direct
     )
     assert created.created_at is not None and abs(datetime.now(UTC) - created.created_at) < timedelta(minutes=5)
     assert created.url is not None and is_neon_host(host(created.url)) and not is_pooled_host(host(created.url))
-    assert _rows(created.url) == ["before-branching@example.com"]
+    assert emails(created.url) == ["before-branching@example.com"]
     _assert_no_key(neon_api, repr(created), repr(neon))
 
 
 def test_create_from_a_named_parent_sends_its_id(neon_api: NeonDouble, neon: NeonBranches) -> None:
     neon.create("dev")
     dev = neon_api.branch("dev")
-    _add_user(neon_api.database_url("dev"), "dev-only@example.com")
+    add_user(neon_api.database_url("dev"), "dev-only@example.com")
     sent_before = len(neon_api.requests)
 
     child = neon.create("feature-y", "dev")
@@ -98,8 +88,8 @@ def test_create_from_a_named_parent_sends_its_id(neon_api: NeonDouble, neon: Neo
         {"branch": {"name": "feature-y", "parent_id": dev.id}, "endpoints": [{"type": "read_write"}]},
     ]
     assert child.parent == "dev"
-    assert child.url is not None and _rows(child.url) == ["dev-only@example.com"]
-    assert _rows(neon_api.database_url("main")) == []
+    assert child.url is not None and emails(child.url) == ["dev-only@example.com"]
+    assert emails(neon_api.database_url("main")) == []
 
 
 def test_create_refuses_an_existing_name_and_a_bad_name(neon_api: NeonDouble, neon: NeonBranches) -> None:
@@ -119,12 +109,12 @@ def test_a_failed_operation_is_a_branch_error(neon_api: NeonDouble, neon: NeonBr
 
 def test_url_direct_and_pooled_reach_the_same_branch(neon_api: NeonDouble, neon: NeonBranches) -> None:
     neon.create("dev")
-    _add_user(neon_api.database_url("dev"), "dev@example.com")
+    add_user(neon_api.database_url("dev"), "dev@example.com")
     direct, pooled = neon.url("dev"), neon.url("dev", pooled=True)
     assert is_neon_host(host(direct)) and not is_pooled_host(host(direct))
     assert is_neon_host(host(pooled)) and is_pooled_host(host(pooled))
     assert host(pooled).replace("-pooler.", ".") == host(direct)
-    assert _rows(direct) == _rows(pooled) == ["dev@example.com"]
+    assert emails(direct) == emails(pooled) == ["dev@example.com"]
     asked = [s.query["pooled"] for s in neon_api.requests if s.path.endswith("/connection_uri")]
     assert asked[-2:] == ["false", "true"]
 
@@ -166,8 +156,8 @@ def test_delete_refuses_the_default_branch_and_a_missing_one(neon_api: NeonDoubl
 
 def test_reset_restores_the_branch_from_its_parent(neon_api: NeonDouble, neon: NeonBranches) -> None:
     neon.create("dev")
-    _add_user(neon_api.database_url("dev"), "made-on-dev@example.com")
-    _add_user(neon_api.database_url("main"), "made-on-main@example.com")
+    add_user(neon_api.database_url("dev"), "made-on-dev@example.com")
+    add_user(neon_api.database_url("main"), "made-on-main@example.com")
     main = neon_api.branch("main")
     sent_before = len(neon_api.requests)
 
@@ -176,7 +166,7 @@ def test_reset_restores_the_branch_from_its_parent(neon_api: NeonDouble, neon: N
     posts = [s for s in neon_api.requests[sent_before:] if s.method == "POST"]
     assert [(p.path.rsplit("/", 1)[-1], p.body) for p in posts] == [("restore", {"source_branch_id": main.id})]
     assert (reset.name, reset.parent) == ("dev", "main")
-    assert _rows(neon.url("dev")) == ["made-on-main@example.com"]
+    assert emails(neon.url("dev")) == ["made-on-main@example.com"]
 
 
 def test_429_is_retried_after_the_retry_after_delay(

@@ -13,11 +13,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
-import psycopg
 import pytest
 
 from pydb.branches.neon import NeonBranches
 from pydb.errors import BranchError
+from tests.helpers import add_user, emails
 from tests.neon_double import NeonDouble
 
 Client = Callable[..., NeonBranches]
@@ -44,16 +44,6 @@ def client(neon_api: NeonDouble, sleeps: list[float]) -> Iterator[Client]:
         each.close()
 
 
-def _rows(url: str) -> list[str]:
-    with psycopg.connect(url) as conn:
-        return [str(row[0]) for row in conn.execute("SELECT email FROM users ORDER BY email").fetchall()]
-
-
-def _add_user(url: str, email: str) -> None:
-    with psycopg.connect(url) as conn:
-        conn.execute("INSERT INTO users (email, name) VALUES (%s, 'Someone')", (email,))
-
-
 def _posts(double: NeonDouble, path_end: str = "") -> list[object]:
     return [s.body for s in double.requests if s.method == "POST" and s.path.endswith(path_end)]
 
@@ -61,13 +51,20 @@ def _posts(double: NeonDouble, path_end: str = "") -> list[object]:
 # -- reset: preserve_under_name when the branch has children ---------------------------------------
 
 
-def test_reset_of_a_branch_with_children_keeps_its_old_state_under_the_name_given(
-    neon_api: NeonDouble, client: Client,
-) -> None:
+@pytest.fixture
+def with_child(client: Client) -> NeonBranches:
+    """A client, after it made branch dev and dev-child, a branch of dev."""
     neon = client()
     neon.create("dev")
     neon.create("dev-child", "dev")
-    _add_user(neon_api.database_url("dev"), "made-on-dev@example.com")
+    return neon
+
+
+def test_reset_of_a_branch_with_children_keeps_its_old_state_under_the_name_given(
+    neon_api: NeonDouble, with_child: NeonBranches,
+) -> None:
+    neon = with_child
+    add_user(neon_api.database_url("dev"), "made-on-dev@example.com")
 
     reset = neon.reset("dev", preserve_under="dev-before-reset")
 
@@ -75,20 +72,17 @@ def test_reset_of_a_branch_with_children_keeps_its_old_state_under_the_name_give
         {"source_branch_id": neon_api.branch("main").id, "preserve_under_name": "dev-before-reset"},
     ]
     assert (reset.name, reset.parent) == ("dev", "main")
-    assert _rows(neon.url("dev")) == []
-    assert _rows(neon_api.database_url("dev-before-reset")) == ["made-on-dev@example.com"]
+    assert emails(neon.url("dev")) == []
+    assert emails(neon_api.database_url("dev-before-reset")) == ["made-on-dev@example.com"]
     parents = {b.name: b.parent for b in neon.list()}
     assert parents == {"main": None, "dev": "main", "dev-before-reset": "main", "dev-child": "dev-before-reset"}
 
 
 def test_reset_of_a_branch_with_children_needs_a_name_for_its_old_state(
-    neon_api: NeonDouble, client: Client,
+    neon_api: NeonDouble, with_child: NeonBranches,
 ) -> None:
-    neon = client()
-    neon.create("dev")
-    neon.create("dev-child", "dev")
     with pytest.raises(BranchError) as caught:
-        neon.reset("dev")
+        with_child.reset("dev")
     assert str(caught.value) == (
         "Neon branch dev has child branches (dev-child): resetting it keeps its current state, and moves its "
         "children, to a new branch; name that branch with --preserve-under NAME"
@@ -183,7 +177,7 @@ def test_a_create_that_timed_out_is_looked_up_instead_of_sent_twice(
     created = client(request_timeout=2.0).create("x")
     assert len(_posts(neon_api)) == 1
     assert [b.name for b in client().list()] == ["main", "x"]
-    assert created.url is not None and _rows(created.url) == []
+    assert created.url is not None and emails(created.url) == []
     assert neon_api.branch("x").state == "ready"
 
 
@@ -198,12 +192,12 @@ def test_a_delete_that_timed_out_is_looked_up_instead_of_sent_twice(neon_api: Ne
 
 def test_a_reset_that_timed_out_is_looked_up_instead_of_sent_twice(neon_api: NeonDouble, client: Client) -> None:
     client().create("dev")
-    _add_user(neon_api.database_url("dev"), "made-on-dev@example.com")
+    add_user(neon_api.database_url("dev"), "made-on-dev@example.com")
     neon_api.hang("POST", "branches/[^/]+/restore")
     reset = client(request_timeout=2.0).reset("dev")
     assert len(_posts(neon_api, "/restore")) == 1
     assert reset.name == "dev" and neon_api.branch("dev").state == "ready"
-    assert _rows(neon_api.database_url("dev")) == []
+    assert emails(neon_api.database_url("dev")) == []
 
 
 def test_a_get_that_timed_out_is_sent_again(neon_api: NeonDouble, client: Client, sleeps: list[float]) -> None:

@@ -24,7 +24,7 @@ import yaml
 
 from pydb.branches.neon import NeonBranches
 from tests.conftest import REPO, AtlasRunner, run_pydb
-from tests.helpers import git
+from tests.helpers import emails, git
 from tests.neon_double import NeonDouble
 
 WORKFLOW = REPO / ".github" / "workflows" / "database.yml"
@@ -77,11 +77,6 @@ def workflow_steps(known: dict[str, str]) -> list[Step]:
             steps.append(Step(job_name, step["name"], step["run"],
                               {k: _resolve(v, known) for k, v in env.items()}))
     return steps
-
-
-def _users(url: str) -> list[str]:
-    with psycopg.connect(url, prepare_threshold=None) as conn:
-        return [str(r[0]) for r in conn.execute("SELECT email FROM users ORDER BY email").fetchall()]
 
 
 def _has_nickname(url: str) -> bool:
@@ -151,7 +146,7 @@ def test_the_pull_request_workflow_on_neon(
     created = run("create")
     assert created.stdout.startswith(f"branch {BRANCH} created from main in ")
     direct, pooled = neon.url(BRANCH), neon.url(BRANCH, pooled=True)
-    assert _users(direct) == _users(pooled) == ["main@example.com"]
+    assert emails(direct) == emails(pooled) == ["main@example.com"]
     assert "ADD COLUMN \"nickname\"" in run("plan").stdout
     assert not _has_nickname(direct)
     run("deploy")
@@ -159,8 +154,8 @@ def test_the_pull_request_workflow_on_neon(
     seeded = run("seed")
     assert "total: " in seeded.stdout
     seed_rows = ["ada@example.com", "admin@example.com", "main@example.com"]
-    assert _users(direct) == _users(pooled) == seed_rows
-    assert _users(main_url) == ["main@example.com"]  # the branch's writes stay on the branch
+    assert emails(direct) == emails(pooled) == seed_rows
+    assert emails(main_url) == ["main@example.com"]  # the branch's writes stay on the branch
     drift = run("drift")
     assert "applied migrations: 2" in drift.stdout and drift.stdout.endswith("\nno drift\n"), drift.stdout
 
@@ -168,14 +163,14 @@ def test_the_pull_request_workflow_on_neon(
     refused = run_pydb("seed", "seed.yaml", cwd=pr_project, env=neon_env | {"DATABASE_URL": main_url})
     assert refused.returncode == 1
     assert "refusing to seed" in refused.stderr and "default (production) branch" in refused.stderr
-    assert _users(main_url) == ["main@example.com"]
+    assert emails(main_url) == ["main@example.com"]
 
     # -- a second push: the branch is reset to the default branch (no children) and set up again ------
     with psycopg.connect(neon_api.database_url("main")) as conn:
         conn.execute("INSERT INTO users (email, name) VALUES ('main-later@example.com', 'Production')")
     reset = run("create")
     assert reset.stdout.startswith(f"branch {BRANCH} reset from main")
-    assert _users(neon.url(BRANCH)) == ["main-later@example.com", "main@example.com"]
+    assert emails(neon.url(BRANCH)) == ["main-later@example.com", "main@example.com"]
     assert not _has_nickname(neon.url(BRANCH))
     for command in ("deploy", "seed", "drift"):
         run(command)
@@ -191,15 +186,15 @@ def test_the_pull_request_workflow_on_neon(
     assert kept, kept_reset.stdout
     parents = {b.name: b.parent for b in neon.list()}
     assert parents == {"main": None, BRANCH: "main", kept[1]: "main", f"{BRANCH}-preview": kept[1]}
-    assert _users(neon.url(BRANCH)) == ["main-later@example.com", "main@example.com"]
-    assert _users(neon_api.database_url(kept[1])) == ["ada@example.com", "admin@example.com",
+    assert emails(neon.url(BRANCH)) == ["main-later@example.com", "main@example.com"]
+    assert emails(neon_api.database_url(kept[1])) == ["ada@example.com", "admin@example.com",
                                                       "main-later@example.com", "main@example.com"]
-    assert _users(neon.url(f"{BRANCH}-preview"))[-1] == "preview@example.com"
+    assert emails(neon.url(f"{BRANCH}-preview"))[-1] == "preview@example.com"
 
     # -- the pull request is closed: the cleanup job deletes the branch; closing twice is harmless --------
     deleted = run("delete")
     assert deleted.stdout.startswith(f"branch {BRANCH} deleted in ")
     assert BRANCH not in {b.name for b in neon.list()}
     assert run("delete").stdout == f"branch {BRANCH} does not exist: nothing to delete\n"
-    assert _users(main_url) == ["main-later@example.com", "main@example.com"]
+    assert emails(main_url) == ["main-later@example.com", "main@example.com"]
     neon.close()
