@@ -160,7 +160,8 @@ def neon_openapi() -> OpenAPI:
     try:
         return openapi()
     except SpecUnavailable as err:
-        pytest.fail(str(err), pytrace=False)
+        reason = str(err)
+    pytest.fail(reason, pytrace=False)
 
 
 @pytest.fixture
