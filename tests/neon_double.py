@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import psycopg
+from psycopg import sql
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
@@ -557,8 +558,6 @@ class NeonDouble:
             kept = self._new_branch(keep_as, None)
             kept.parent_id = branch.parent_id
             with psycopg.connect(self.server_url, autocommit=True) as conn:
-                from psycopg import sql
-
                 conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
                     sql.Identifier(branch.database), sql.Identifier(kept.database)))
             self._made.append(kept.database)

@@ -55,7 +55,9 @@ def _fetch(target: Path) -> None:
     npm = shutil.which("npm")
     where = f"Neon's OpenAPI spec is not cached in {target.parent}"
     if npm is None:
-        raise SpecUnavailable(f"{where}, and npm is not installed to fetch {NPM_PACKAGE}@{NPM_VERSION}")
+        raise SpecUnavailable(
+            f"{where}, and npm is not installed to fetch {NPM_PACKAGE}@{NPM_VERSION} (Debian: apt-get install npm)"
+        )
     with tempfile.TemporaryDirectory(prefix="pydb-neon-spec-") as tmp:
         env = dict(os.environ, npm_config_update_notifier="false", npm_config_fund="false",
                    npm_config_audit="false")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -34,9 +35,9 @@ def client(neon_api: NeonDouble, sleeps: list[float]) -> Iterator[Client]:
     """Make Neon clients talking to the double (options as NeonBranches takes them); closed afterwards."""
     made: list[NeonBranches] = []
 
-    def make(**options: float) -> NeonBranches:
+    def make(**options: Any) -> NeonBranches:
         made.append(NeonBranches(neon_api.api_key, neon_api.project_id, api_url=neon_api.url, sleep=sleeps.append,
-                                 **options))  # type: ignore[arg-type]
+                                 **options))
         return made[-1]
 
     yield make

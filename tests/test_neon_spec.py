@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import REPO
 from tests.neon_spec import NPM_VERSION, SPEC_SHA256, SpecUnavailable, spec_path
 
-NPM_MISSING = "npm is not installed to fetch @neondatabase/api-client@" + NPM_VERSION
+NPM_MISSING = f"npm is not installed to fetch @neondatabase/api-client@{NPM_VERSION} (Debian: apt-get install npm)"
 
 
 def test_the_cached_spec_is_the_pinned_one(neon_openapi: object) -> None:
