@@ -30,6 +30,7 @@ import httpx
 from pydb.branches import Branch, validate_name
 from pydb.config import Settings
 from pydb.errors import BranchError, NeonAPIError
+from pydb.retry import Backoff
 from pydb.urls import host, mask_password
 
 __all__ = ["DEFAULT_API_URL", "NeonBranches"]
@@ -306,26 +307,24 @@ class NeonBranches:
 
     def _poll(self, describe: Callable[[], str], check: Callable[[], _T | None]) -> _T:
         """Call check until it returns something, pausing longer each time, for at most operation_timeout."""
-        deadline = time.monotonic() + self.operation_timeout
-        waited, interval = 0.0, self.poll_interval
+        backoff = Backoff(self.poll_interval, cap=5.0, budget=self.operation_timeout, clamp=True, sleep=self._sleep)
         while True:
             found = check()
             if found is not None:
                 return found
-            if waited >= self.operation_timeout or time.monotonic() >= deadline:
+            pause = backoff.next_pause()
+            if pause is None:
                 raise BranchError(f"{describe()} after {self.operation_timeout:.0f} s")
-            pause = min(interval, self.operation_timeout - waited)
-            self._sleep(pause)
-            waited += pause
-            interval = min(interval * 2, 5.0)
+            backoff.wait(pause)
 
     def _request(
         self, method: str, path: str, *, json: Any = None, params: Mapping[str, str] | None = None,
         recover: Callable[[], dict[str, Any] | None] | None = None,
     ) -> dict[str, Any]:
         """Send one call, again only where Neon's spec says it is safe; recover looks up a write left unanswered."""
-        for attempt in range(self.retries + 1):
-            last = attempt == self.retries
+        backoff = Backoff(self.backoff, tries=self.retries, sleep=self._sleep)
+        while True:
+            last = backoff.next_pause() is None
             try:
                 response = self._client.request(method, path, json=json, params=params)
             except httpx.RequestError as err:
@@ -343,11 +342,11 @@ class NeonBranches:
                     raise NeonAPIError(self._clean(
                         f"cannot reach the Neon API at {self.api_url} ({reason})"
                     )) from None
-                self._sleep(self.backoff * 2**attempt)
+                backoff.wait(backoff.next_pause() or 0.0)
                 continue
-            delay = self._retry_delay(method, response, attempt)
+            delay = self._retry_delay(method, response, backoff)
             if delay is not None and not last:
-                self._sleep(delay)
+                backoff.wait(delay)
                 continue
             if response.is_error:
                 raise self._error(response, method, path)
@@ -358,20 +357,14 @@ class NeonBranches:
             except ValueError as err:
                 raise BranchError(f"Neon API {method} /{path}: the answer is not JSON") from err
             return data if isinstance(data, dict) else {}
-        raise AssertionError("unreachable")
 
-    def _retry_delay(self, method: str, response: httpx.Response, attempt: int) -> float | None:
+    def _retry_delay(self, method: str, response: httpx.Response, backoff: Backoff) -> float | None:
         """The pause before sending the call again, or None when that is not safe (or not useful)."""
         status = response.status_code
         asked = _retry_after(response)
-        backoff = self.backoff * 2**attempt
-        if status in _ALWAYS_SAFE:
-            return backoff if asked is None else asked
-        if status == 429:
-            return asked if asked is not None else (backoff if method == "GET" else None)
-        if status >= 500 and method == "GET":
-            return backoff if asked is None else asked
-        return None
+        safe = status in _ALWAYS_SAFE or (status >= 500 and method == "GET") or (
+            status == 429 and (asked is not None or method == "GET"))
+        return backoff.next_pause(asked) if safe else None
 
     def _error(self, response: httpx.Response, method: str, path: str) -> NeonAPIError:
         message, request_id = "", None
