@@ -1,4 +1,4 @@
-"""`python -m bench` (`make bench`): run every benchmark, then write the summary table into README.md."""
+"""`python -m bench` (`make bench`): run every benchmark, then write the summary table into docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from pathlib import Path
 
 from bench.common import RESULTS
 
-BENCHMARKS = ["point_query", "relational_query", "async_query", "cold_start", "seed_load", "branch_create", "generate"]
-README = Path(__file__).resolve().parent.parent / "README.md"
+BENCHMARKS = ["point_query", "relational_query", "async_query", "cold_start", "seed_load", "branch_create",
+              "cli_latency", "studio_page", "generate"]
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 START, END = "<!-- bench table -->", "<!-- /bench table -->"
 ANCHORS = {
     "point_query": "raw psycopg, prepared statement",
@@ -20,15 +21,19 @@ ANCHORS = {
     "cold_start": "a psycopg-only script",
     "seed_load": "psycopg COPY of the same rows",
     "branch_create": "CREATE DATABASE ... TEMPLATE",
+    "cli_latency": "a psycopg connect + SELECT script",
+    "studio_page": "raw psycopg running the same keyset query",
     "generate": "atlas schema inspect of schema.hcl (process)",
 }
 EXTRA = {
-    "point_query": ("ratio_find_first", "find_first building its statement per call"),
-    "relational_query": ("ratio_find_first", "find_first building its statement per call"),
+    "point_query": ("ratio_find_first", "find_first per call (where built by the caller)"),
+    "relational_query": ("ratio_find_first", "find_first per call (where built by the caller)"),
     "async_query": ("throughput_ratio", "find_first rows/s over 10 tasks / psycopg_pool's (goal >= {throughput_goal})"),
     "cold_start": ("ratio_no_cache", "no reflection cache"),
     "seed_load": ("rerun_ratio", "unchanged re-run / first load (goal {rerun_goal})"),
     "branch_create": ("fixture_ratio", "per-test fixture, create + drop"),
+    "cli_latency": ("ratio_atlas_launcher", "atlas via the launcher / the Atlas binary (goal {goal_atlas_launcher})"),
+    "studio_page": ("deep_first_ratio", "page near the end / first page (goal {deep_first_goal})"),
     "generate": ("ratio_in_process", "generate() in a running Python"),
 }
 
@@ -64,29 +69,29 @@ def summary_table() -> str:
     return "\n".join(lines)
 
 
-def update_readme() -> None:
-    """Replace the table between the bench markers of README.md."""
-    text = README.read_text()
+def update_page() -> None:
+    """Replace the table between the bench markers of docs/benchmarks.md."""
+    text = PAGE.read_text()
     start = text.index(START) + len(START)
     end = text.index(END, start) + len(END)
-    README.write_text(text[:start] + "\n" + summary_table() + "\n" + END + text[end:])
+    PAGE.write_text(text[:start] + "\n" + summary_table() + "\n" + END + text[end:])
 
 
 def main() -> None:
-    """Run the benchmarks given (default: all) one process each, then refresh the README table."""
+    """Run the benchmarks given (default: all) one process each, then refresh the table of docs/benchmarks.md."""
     names = sys.argv[1:] or BENCHMARKS
     for name in names:
         started = time.monotonic()
         print(f"== {name}", flush=True)
         subprocess.run([sys.executable, "-m", f"bench.{name}"], check=True)
         print(f"   ({time.monotonic() - started:.0f} s)\n", flush=True)
-    update_readme()
+    update_page()
     print(summary_table())
 
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["--table"]:
-        update_readme()
+        update_page()
         print(summary_table())
     else:
         main()

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from bench.common import interleave, summary, table, write_result
-from pydb.atlas import Atlas, find_atlas
+from pydb.atlas import Atlas, atlas_environ, find_atlas
 from pydb.config import load_settings, project_root
 from pydb.local import LocalServer
 from pydb.types import generate, module_path
@@ -29,7 +29,7 @@ def main() -> None:
     dev_url = LocalServer(state).up().dev_url
     env = dict(os.environ, PYDB_STATE_DIR=str(state))
     settings = load_settings(root, env)
-    atlas = Atlas(cwd=root, settings=settings)
+    atlas = Atlas(cwd=root, environ=atlas_environ(None, settings), settings=settings)  # as `pydb generate` makes it
     binary = str(find_atlas(settings))
     module = module_path(settings)
     before = module.read_text()

@@ -262,7 +262,7 @@ class AsyncPreparedQuery(Generic[RowT]):
 
 def connect_async(url: str | None = None, *, settings: Settings | None = None, **options: Any) -> AsyncDatabase:
     """Return an AsyncDatabase for url, else DATABASE_URL, else the running local database (nothing connects yet)."""
-    from pydb.local import resolve_url
+    from pydb.config import resolve_url
 
     settings = settings or load_settings()
     return AsyncDatabase(resolve_url(url, settings), settings=settings, **options)

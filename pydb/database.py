@@ -12,10 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Generic, Unpack, cast
 
@@ -36,6 +35,7 @@ from pydb.errors import (
 )
 from pydb.query import Compiled, Plan, Planner, QueryOptions, Row, RowT, first_of
 from pydb.relations import Relation
+from pydb.retry import Backoff
 from pydb.urls import (
     database_name,
     host,
@@ -48,7 +48,7 @@ from pydb.urls import (
     username,
 )
 
-__all__ = ["BaseDatabase", "Database", "PreparedQuery", "QueryRoot", "TableQuery", "connect"]
+__all__ = ["BaseDatabase", "Database", "PreparedQuery", "QueryRoot", "TableQuery", "connect", "find_rows"]
 
 log = logging.getLogger("pydb")
 
@@ -122,11 +122,8 @@ class BaseDatabase:
 
     def _connect_with_retry(self, dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> Any:
         """Open a DBAPI connection, retrying with backoff while a compute wakes up (bounded)."""
-        deadline = time.monotonic() + self.wake_seconds
-        delay = 0.25
-        attempt = 0
+        backoff = Backoff(0.25, cap=4.0, budget=self.wake_seconds, sleep=self._pause)
         while True:
-            attempt += 1
             try:
                 return dialect.loaded_dbapi.connect(*cargs, **cparams)
             except psycopg.OperationalError as err:
@@ -134,19 +131,19 @@ class BaseDatabase:
                 sqlstate = driver_sqlstate(err)
                 # libpq reports no SQLSTATE for a refused login, only its own words for it.
                 fatal = sqlstate in _FATAL_SQLSTATES or "password authentication failed" in reason
-                if fatal or time.monotonic() + delay > deadline:
+                pause = None if fatal else backoff.next_pause()
+                if pause is None:
                     raise ConnectError(
                         f"cannot connect to {mask_password(self.url)}"
-                        + ("" if fatal else f" after {attempt} attempts")
+                        + ("" if fatal else f" after {backoff.pauses + 1} attempts")
                         + f": {mask_password(reason)}",
                         sqlstate=sqlstate, url=mask_password(self.url),
                     ) from None
                 log.warning(
                     "connecting to %s failed (%s); retrying in %.2fs", mask_password(self.url),
-                    mask_password(reason), delay,
+                    mask_password(reason), pause,
                 )
-                self._pause(delay)
-                delay = min(delay * 2, 4.0)
+                backoff.wait(pause)
 
     # -- tables ------------------------------------------------------------------------------
 
@@ -280,7 +277,7 @@ class Database(BaseDatabase):
         self._local.read = None
         if held is not None and held[0] == os.getpid():
             with contextlib.suppress(Exception):
-                _close_and_wait(held[1])
+                held[1].close()
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -294,7 +291,7 @@ class Database(BaseDatabase):
             held, self._read_connections = self._read_connections, []
         for driver in held:
             with contextlib.suppress(Exception):
-                _close_and_wait(driver)
+                driver.close()
         if self._engine is not None:
             self._engine.dispose()
 
@@ -332,25 +329,6 @@ def _fetch(driver: psycopg.Connection[Any], sql: str, params: Mapping[str, Any],
     with driver.cursor(row_factory=dict_row) as cursor:
         cursor.execute(sql, params, prepare=prepare)
         return cursor.fetchall()
-
-
-def _close_and_wait(driver: Any) -> None:
-    """Close a psycopg connection and wait (1 s at most) for the server to end the session.
-
-    The server leaves pg_stat_activity before it closes the socket, so once the socket reads end
-    of file the session is gone: a DROP DATABASE or a count of sessions right after sees none.
-    """
-    try:
-        sock = socket.socket(fileno=os.dup(driver.fileno()))
-    except (OSError, ValueError, psycopg.Error):
-        driver.close()  # already closed, or no socket to wait on
-        return
-    with sock:
-        driver.close()
-        sock.settimeout(1.0)
-        with contextlib.suppress(OSError):
-            while sock.recv(4096):
-                pass
 
 
 class QueryRoot:
@@ -433,9 +411,25 @@ class PreparedQuery(Generic[RowT]):
         return rows[0] if rows else None
 
 
+def find_rows(
+    table: str, equal: Mapping[str, str], relations: Iterable[str] = (), *, limit: int = 1,
+    url: str | None = None, settings: Settings | None = None,
+) -> list[Row]:
+    """Rows of a table whose columns equal text values (as typed on a command line), with relations: `pydb find`."""
+    from pydb.query import where_equal
+
+    db = connect(url, settings=settings)
+    try:
+        query = db.query.table(table)
+        return query.find_many(where=where_equal(query.table, equal), limit=limit,
+                               with_={name: True for name in relations})
+    finally:
+        db.dispose()
+
+
 def connect(url: str | None = None, *, settings: Settings | None = None, **options: Any) -> Database:
     """Return a Database for url, else DATABASE_URL, else the running local database."""
-    from pydb.local import resolve_url
+    from pydb.config import resolve_url
 
     settings = settings or load_settings()
     return Database(resolve_url(url, settings), settings=settings, **options)

@@ -444,7 +444,7 @@ def _apply(stmt: sa.Select[Any], spec: Mapping[str, Any], table: sa.Table, into:
 
 def where_equal(table: sa.Table, values: Mapping[str, str]) -> sa.ColumnElement[bool] | None:
     """Build `col = value AND ...` from text values (as typed on a command line), converted per column type."""
-    from pydb.seed.convert import InvalidValue, convert_text
+    from pydb.seed.convert import InvalidValue, column_type, convert_text
 
     clauses = []
     for name, text in values.items():
@@ -455,5 +455,7 @@ def where_equal(table: sa.Table, values: Mapping[str, str]) -> sa.ColumnElement[
             value = convert_text(column, text)
         except InvalidValue as err:
             raise QueryError(f"{table.name}.{name}: {err}") from None
-        clauses.append(column == sa.literal(value, column.type))
+        # A domain column is compared as its base type (the value was converted to that type).
+        base = column_type(column)
+        clauses.append(sa.type_coerce(column, base) == sa.literal(value, base))
     return sa.and_(*clauses) if clauses else None

@@ -18,7 +18,7 @@ from pydb.vector import Vector
 log = logging.getLogger("pydb")
 
 UPDATED_AT = "updated_at"
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 
 # One round trip that changes whenever a table, column, default, constraint, index or enum of the
 # schema changes: every DDL statement writes a new row version (xmin) into one of these catalogs.
@@ -40,9 +40,31 @@ FINGERPRINT_SQL = sa.text(
       UNION ALL
       SELECT 'e' || e.oid || ':' || e.xmin
         FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid WHERE t.typnamespace = to_regnamespace(:schema)
+      UNION ALL
+      SELECT 'g' || g.oid || ':' || g.xmin
+        FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid WHERE c.relnamespace = to_regnamespace(:schema)
     ) AS catalog(x)
     """
 )
+
+# What SQLAlchemy's reflection does not say about a table: partitioned or a partition (and of what),
+# and whether a BEFORE INSERT row trigger may fill its columns. tgtype bits: 1 row, 2 before, 4 insert.
+TABLE_FACTS_SQL = sa.text(
+    """
+    SELECT c.relname, c.relkind = 'p', parent.relname,
+           EXISTS (SELECT FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal AND g.tgenabled <> 'D'
+                   AND g.tgtype & 7 = 7)
+      FROM pg_class c
+      LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND c.relispartition
+      LEFT JOIN pg_class parent ON parent.oid = i.inhparent
+     WHERE c.relnamespace = to_regnamespace(:schema) AND c.relkind IN ('r', 'p')
+    """
+)
+# Table.info keys pydb sets (kept in the reflection cache with the tables).
+PARTITIONED = "pydb_partitioned"
+PARTITION_OF = "pydb_partition_of"
+INSERT_TRIGGER = "pydb_insert_trigger"
+FROM_PARTITIONS = "pydb_from_partitions"  # ForeignKeyConstraint.info: copied from the partitions
 
 IGNORED_TABLES = frozenset({"atlas_schema_revisions"})
 
@@ -68,7 +90,46 @@ def reflect(conn: Connection, schema: str = "public") -> sa.MetaData:
             metadata.remove(metadata.tables[name])
     for table in metadata.tables.values():
         _refresh_updated_at(table)
+    _add_table_facts(conn, metadata, schema)
     return metadata
+
+
+def _add_table_facts(conn: Connection, metadata: sa.MetaData, schema: str) -> None:
+    """Mark partitioned tables, partitions and trigger-filled tables; give a partitioned table its partitions' keys.
+
+    Foreign keys declared on the partitions hold for the partitioned table as a whole: copying them onto
+    it gives it its relations (named after it, not after each partition) and its place in seed order.
+    """
+    tables = {table.name: table for table in metadata.tables.values()}
+    for name, partitioned, parent, trigger in conn.execute(TABLE_FACTS_SQL, {"schema": schema}):
+        table = tables.get(name)
+        if table is None:
+            continue
+        table.info[PARTITIONED] = bool(partitioned)
+        table.info[INSERT_TRIGGER] = bool(trigger)
+        if parent is not None and parent in tables:
+            table.info[PARTITION_OF] = parent
+    for table in tables.values():
+        parent = tables.get(table.info.get(PARTITION_OF, ""))
+        if parent is not None:
+            _copy_foreign_keys(table, parent)
+
+
+def _copy_foreign_keys(partition: sa.Table, parent: sa.Table) -> None:
+    def signature(fk: sa.ForeignKeyConstraint) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
+        return (tuple(c.name for c in fk.columns), fk.referred_table.name,
+                tuple(e.column.name for e in fk.elements))
+
+    have = {signature(fk) for fk in parent.foreign_key_constraints}
+    for fk in sorted(partition.foreign_key_constraints, key=lambda k: str(k.name)):
+        columns, target, referred = signature(fk)
+        if (columns, target, referred) in have or not all(c in parent.c for c in columns):
+            continue
+        have.add((columns, target, referred))
+        parent.append_constraint(sa.ForeignKeyConstraint(
+            [parent.c[c] for c in columns], [fk.referred_table.c[c] for c in referred],
+            name=f"{parent.name}_{'_'.join(columns)}_fkey", ondelete=fk.ondelete, info={FROM_PARTITIONS: True},
+        ))
 
 
 def _refresh_updated_at(table: sa.Table) -> None:

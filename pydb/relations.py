@@ -7,6 +7,9 @@ Rules, for a foreign key from child table C (columns X) to parent table P:
   several keys to P, each is `<C>_by_<X without _id>` (`projects_by_owner`, `projects_by_reviewer`).
 - A self-reference (C is P) follows the same rules: `categories.parent` and `categories.categories`.
 - A name equal to a column of the table gets `_rel` appended.
+- A partitioned table has the foreign keys of its partitions (pydb.reflect copies them onto it), so
+  `customers.orders` reaches every partition; a partition keeps its own to-one relations
+  (`orders_2024_01.customer`) but is not a to-many relation of its parents.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+
+from pydb.reflect import PARTITION_OF
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,8 @@ def relations_of(tables: dict[str, sa.Table]) -> dict[str, dict[str, Relation]]:
             if per_parent[parent.name] > 1:
                 many_name = f"{child.name}_by_{_child_side_name(columns, parent.name)}"
             _add(result[child.name], child, Relation(one_name, child, parent, to_parent, many=False))
+            if child.info.get(PARTITION_OF):
+                continue
             back = tuple((target, source) for source, target in to_parent)
             _add(result[parent.name], parent, Relation(many_name, parent, child, back, many=True))
     return result

@@ -227,16 +227,8 @@ def test_the_async_default_is_lazy_and_typed_by_the_module(pydb_database: str) -
     assert result.stdout == "True ['ai_usage_log', 'projects', 'users']\n"
 
 
-
-def test_the_pool_size_is_a_setting(tmp_path: Path) -> None:
-    from pydb.errors import ConfigError
-
+def test_the_pool_has_the_size_of_the_setting(tmp_path: Path) -> None:
     (tmp_path / "schema.hcl").write_text("")
     (tmp_path / "pyproject.toml").write_text("[tool.pydb]\nasync_pool_size = 3\n")
-    assert load_settings(tmp_path, {}).async_pool_size == 3
-    assert load_settings(tmp_path, {"PYDB_ASYNC_POOL_SIZE": "12"}).async_pool_size == 12
-    assert load_settings(REPO, {}).async_pool_size == 5
-    with pytest.raises(ConfigError, match="PYDB_ASYNC_POOL_SIZE must be a whole number of at least 1, not '0'"):
-        load_settings(tmp_path, {"PYDB_ASYNC_POOL_SIZE": "0"})
     db = pydb.connect_async("postgresql://app@127.0.0.1/app", settings=load_settings(tmp_path, {}))
     assert db.engine.sync_engine.pool.size() == 3  # type: ignore[attr-defined]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 
 import psutil
+import psycopg
 
+from pydb.urls import port as port_of
 from tests.helpers import run_pydb, run_pydb_process
 
 
@@ -118,3 +121,27 @@ def test_atlas_starts_the_local_server_when_it_is_down(state: dict[str, str], pr
     assert result.returncode == 0, result.stderr
     assert "Create \"users\" table" in result.stdout
     assert run_pydb("dev", "status", env=state).stdout.startswith("local database: running")
+
+
+def test_the_port_stays_across_restarts_and_a_taken_port_is_said(state: dict[str, str]) -> None:
+    url = run_pydb("dev", "url", env=state).stdout.strip()
+    port = port_of(url)
+    # A session open while the server stops leaves the port in TIME_WAIT, as a real restart does.
+    conn = psycopg.connect(url)
+    assert run_pydb("dev", "down", env=state).stdout == "local database stopped\n"
+    conn.close()
+    again = run_pydb("dev", "up", env=state)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == f"local database started: {url}\n"
+    assert run_pydb("dev", "down", env=state).returncode == 0
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the port may still be in TIME_WAIT
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        moved = run_pydb("dev", "up", env=state)
+    assert moved.returncode == 0, moved.stderr
+    new_port = port_of(run_pydb("dev", "url", env=state).stdout.strip())
+    assert new_port != port
+    assert moved.stdout.splitlines()[1] == (
+        f"note: port {port} is taken by another program; the local database now listens on {new_port} "
+        f"(update URLs you saved, or free {port} and run `pydb dev down` then `pydb dev up`)")

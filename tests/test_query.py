@@ -204,6 +204,7 @@ def test_pydb_find_prints_a_tree(db: Database) -> None:
 def test_prepared_queries_survive_a_closed_connection_and_threads_get_their_own(db: Database) -> None:
     import threading
 
+    import psutil
     import psycopg
 
     users = db.tables["users"]
@@ -220,7 +221,7 @@ def test_prepared_queries_survive_a_closed_connection_and_threads_get_their_own(
         assert by_email.first(email="ada@example.com") == {"name": "Ada"}
         (mine,) = readers()
         # the server ends the session (as a suspended compute or a restart would): the next read reconnects
-        admin.execute("SELECT pg_terminate_backend(%s)", (mine,))
+        admin.execute("SELECT pg_terminate_backend(%s, 10000)", (mine,))  # returns once the session is gone
         assert by_email.first(email="bob@example.com") == {"name": "Bob"}
         (current,) = readers()
         assert current != mine
@@ -230,9 +231,12 @@ def test_prepared_queries_survive_a_closed_connection_and_threads_get_their_own(
         thread.start()
         thread.join()
         assert seen == [{"name": "Ada"}]
-        assert len(readers()) == 2 and current in readers()  # the thread read on a connection of its own
+        sessions = readers()
+        assert len(sessions) == 2 and current in sessions  # the thread read on a connection of its own
         db.dispose()
-        assert readers() == set()
+        # dispose closed both: their server processes end (the server notices the closed sockets)
+        _gone, alive = psutil.wait_procs([psutil.Process(pid) for pid in sessions], timeout=30)
+        assert alive == []
 
 
 def test_nested_filters_with_values_are_never_served_from_the_statement_cache(db: Database) -> None:

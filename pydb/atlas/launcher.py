@@ -1,9 +1,11 @@
-"""`.venv/bin/atlas` (pydb.atlas.launcher): hand Atlas the URLs of atlas.hcl, then exec the binary.
+"""`python -m pydb.atlas.launcher` (the slow path of .venv/bin/atlas): hand Atlas the URLs of atlas.hcl, then exec it.
 
-The local server is started when an env needs it, and `schema apply --env dev` is refused before
-anything runs when its plan drops data (unless `--var allow_drop=true`). After a successful
-`schema apply --env local` the project's typed module (pydb/schema.py), when it has one, is
-generated again, so the types follow the schema that was just pushed.
+The local server is started when an env needs it; `schema apply --env dev` is refused before anything
+runs when its plan drops data (unless `--var allow_drop=true`), and warns naming what the shared
+database holds that schema.hcl cannot express. After a successful `schema apply --env local` the
+project's typed module (pydb/schema.py), when it has one, is generated again, so the types follow
+the schema just pushed. pydb/atlas/atlas.sh runs the other `--env local` commands directly while
+the local server runs.
 """
 
 from __future__ import annotations
@@ -78,6 +80,17 @@ def _regenerate(settings: Settings, environ: dict[str, str]) -> None:
         print(f"pydb generate: {result.summary(settings.root)}", flush=True)
 
 
+def unmanaged_push_warning(args: list[str], environ: dict[str, str]) -> str | None:
+    """For `schema apply --env dev`: a warning naming what the shared database holds that Atlas cannot see."""
+    target = environ.get("PYDB_TARGET_URL")
+    if args[:2] != ["schema", "apply"] or env_name(args) != "dev" or not target:
+        return None
+    from pydb.describe import unmanaged_objects, unmanaged_warning
+
+    found = unmanaged_objects(target)
+    return unmanaged_warning(found) if found else None
+
+
 def main() -> None:
     """Run the Atlas binary with pydb's environment; never returns."""
     args = sys.argv[1:]
@@ -86,10 +99,13 @@ def main() -> None:
         environ = atlas_environ(env_name(args), settings)
         binary = str(find_atlas(settings))
         guard_destructive_push(args, Atlas(environ=environ, settings=settings))
+        warning = unmanaged_push_warning(args, environ)
         regenerate = _pushes_locally(args, settings)
     except PydbError as err:
         print(err.report(), file=sys.stderr)
         raise SystemExit(1) from None
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     if not regenerate:
         os.execve(binary, [binary, *args], environ)
     status = _wait(binary, args, environ)

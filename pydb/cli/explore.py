@@ -19,8 +19,8 @@ def describe_cmd(settings: Settings, url: str | None) -> None:
 
     Example: pydb describe
     """
+    from pydb.config import resolve_url
     from pydb.describe import describe, format_schema
-    from pydb.local import resolve_url
 
     click.echo(format_schema(describe(resolve_url(url, settings), settings=settings)))
 
@@ -38,7 +38,7 @@ def find_cmd(settings: Settings, table: str, where: tuple[str, ...], relations: 
 
     Example: pydb find users --where email=admin@example.com --with projects --with ai_usage_log
     """
-    from pydb.describe import find_rows
+    from pydb.database import find_rows
 
     pairs = {}
     for item in where:

@@ -8,10 +8,11 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from sqlalchemy.dialects.postgresql import DOMAIN
 
 from pydb.errors import SeedError, SeedProblem
 from pydb.seed.plan import RowGroup, SeedPlan, TablePlan
-from pydb.seed.validate import Ref
+from pydb.seed.validate import CheckedRow, Ref
 
 __all__ = ["LOCK_KEY", "ProgressCallback", "SeedReport", "TableReport", "write_plan"]
 
@@ -22,6 +23,17 @@ ProgressCallback = Callable[[int, int], None]
 LOCK_KEY = 0x5EED_0D0B
 _SCHEMA = "public"
 _PROGRESS_STEP = 5000
+# The sequence a column takes its values from: the one it owns (serial, identity), else the one its
+# default's nextval() names (common in schemas restored from dumps, where no column owns it).
+_SEQUENCE_OF_COLUMN = """
+SELECT coalesce(pg_get_serial_sequence(t.rel::text, a.attname), (
+         SELECT d.refobjid::regclass::text FROM pg_attrdef ad
+           JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
+                           AND d.refclassid = 'pg_class'::regclass
+           JOIN pg_class s ON s.oid = d.refobjid AND s.relkind = 'S'
+          WHERE ad.adrelid = t.rel AND ad.adnum = a.attnum LIMIT 1))
+  FROM (SELECT %s::regclass AS rel) AS t JOIN pg_attribute a ON a.attrelid = t.rel AND a.attname = %s
+"""
 
 
 @dataclass(slots=True)
@@ -69,6 +81,9 @@ def write_plan(
     writer = _Writer(conn, plan, progress)
     try:
         with conn.cursor() as cur:
+            problems = domain_problems(cur, plan)
+            if problems:
+                raise SeedError(problems)
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
             if reset:
                 deleted = writer.delete_all(cur)
@@ -112,33 +127,72 @@ class _Writer:
         return deleted
 
     def load_table(self, cur: psycopg.Cursor[Any], table: TablePlan, *, known_empty: bool) -> TableReport:
+        """Write one table's rows; a refusal by the database is reported at the row it refused."""
+        target = sql.Identifier(_SCHEMA, table.name)
+        cur.execute("SAVEPOINT pydb_seed_table")
+        try:
+            empty = known_empty or _empty(cur, target)
+            report = self._write(cur, table, table.groups, empty=empty)
+        except psycopg.Error as err:
+            cur.execute("ROLLBACK TO SAVEPOINT pydb_seed_table")
+            raise SeedError([self._refusal(cur, table, empty=known_empty or _empty(cur, target), first=err)]) from err
+        cur.execute("RELEASE SAVEPOINT pydb_seed_table")
+        return report
+
+    def _write(self, cur: psycopg.Cursor[Any], table: TablePlan, groups: list[RowGroup], *,
+               empty: bool) -> TableReport:
         report = TableReport(table.name)
         target = sql.Identifier(_SCHEMA, table.name)
-        try:
-            empty = known_empty or cur.execute(
-                sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(target)).fetchone() == (True,)
-            if empty:
-                # Nothing to match against: COPY straight into the table.
-                for group in table.groups:
-                    self._copy(cur, target, group)
-                    report.inserted += len(group.rows)
-                return report
-            staged = [(group, self._stage(cur, table, group)) for group in table.groups]
-            remap: dict[Any, Any] = {}
-            for group, tmp in staged:
-                if table.uuid_pk and group.match == "unique":
-                    remap.update(self._remap(cur, table, group, tmp))
-            if remap:
-                self._apply_remap(cur, table, staged, remap)
-            for group, tmp in staged:
-                inserted, updated = self._upsert(cur, table, group, tmp)
-                report.inserted += inserted
-                report.updated += updated
-                report.unchanged += len(group.rows) - inserted - updated
-        except psycopg.Error as err:
-            raise SeedError([SeedProblem(self.plan.path, table.line, table.column,
-                                         f"{table.name}: the database refused the rows: {_db_message(err)}")]) from err
+        if empty:
+            # Nothing to match against: COPY straight into the table.
+            for group in groups:
+                self._copy(cur, target, group)
+                report.inserted += len(group.rows)
+            return report
+        staged = [(group, self._stage(cur, table, group)) for group in groups]
+        remap: dict[Any, Any] = {}
+        for group, tmp in staged:
+            if table.uuid_pk and group.match == "unique":
+                remap.update(self._remap(cur, table, group, tmp))
+        if remap:
+            self._apply_remap(cur, table, staged, remap)
+        for group, tmp in staged:
+            inserted, updated = self._upsert(cur, table, group, tmp)
+            report.inserted += inserted
+            report.updated += updated
+            report.unchanged += len(group.rows) - inserted - updated
         return report
+
+    def _refusal(self, cur: psycopg.Cursor[Any], table: TablePlan, *, empty: bool, first: psycopg.Error) -> SeedProblem:
+        """The row the database refuses, found by halving the rows of the failing group (each try rolled back)."""
+        self.progress = None
+        for group in table.groups:
+            rows = group.rows
+            if self._fails(cur, table, group, rows, empty) is None:
+                continue
+            while len(rows) > 1:
+                half = rows[: len(rows) // 2]
+                rows = half if self._fails(cur, table, group, half, empty) is not None else rows[len(half):]
+            error = self._fails(cur, table, group, rows, empty) or first
+            row = rows[0]
+            column = error.diag.column_name
+            line, col = row.position_of(column) if column else (row.line, row.column)
+            return SeedProblem(self.plan.path, line, col, f"{table.name}: the database refused this row: "
+                                                          f"{_db_message(error)}")
+        return SeedProblem(self.plan.path, table.line, table.column,
+                           f"{table.name}: the database refused the rows: {_db_message(first)}")
+
+    def _fails(self, cur: psycopg.Cursor[Any], table: TablePlan, group: RowGroup, rows: list[CheckedRow],
+               empty: bool) -> psycopg.Error | None:
+        """Write some rows of a group inside a savepoint rolled back afterwards; the error, if any."""
+        cur.execute("SAVEPOINT pydb_seed_try")
+        try:
+            self._write(cur, table, [RowGroup(group.columns, group.match, group.key, rows)], empty=empty)
+        except psycopg.Error as err:
+            return err
+        finally:
+            cur.execute("ROLLBACK TO SAVEPOINT pydb_seed_try")
+        return None
 
     def _rows(self, group: RowGroup) -> Iterator[list[Any]]:
         keys = self.keys
@@ -235,13 +289,25 @@ class _Writer:
             theirs = sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)) for c in compared or changing)
             action = sql.SQL("DO UPDATE SET {sets} WHERE ROW({mine}) IS DISTINCT FROM ROW({theirs})").format(
                 sets=sql.SQL(", ").join(sets), mine=mine, theirs=theirs)
-        query = sql.SQL(
-            "WITH written AS (INSERT INTO {target} AS t ({cols}) SELECT {cols} FROM {tmp}"
-            " ON CONFLICT ({conflict}) {action} RETURNING (t.xmax = 0) AS inserted)"
-            " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written"
-        ).format(target=target, cols=cols, tmp=tmp, action=action,
-                 conflict=sql.SQL(", ").join(sql.Identifier(c) for c in conflict))
-        row = cur.execute(query).fetchone()
+        names = sql.SQL(", ").join(sql.Identifier(c) for c in conflict)
+        if table.partitioned:
+            # A partitioned table has no xmax to tell inserts from updates: count the rows already there
+            # (CTEs see the table as it was before the INSERT), the rest of the staged rows are new.
+            on = sql.SQL(" AND ").join(sql.SQL("t.{c} = s.{c}").format(c=sql.Identifier(c)) for c in conflict)
+            query = sql.SQL(
+                "WITH found AS (SELECT count(*) AS n FROM {tmp} AS s JOIN {target} AS t ON {on}),"
+                " written AS (INSERT INTO {target} AS t ({cols}) SELECT {cols} FROM {tmp}"
+                " ON CONFLICT ({conflict}) {action} RETURNING 1)"
+                " SELECT %s - (SELECT n FROM found), count(*) - (%s - (SELECT n FROM found)) FROM written"
+            ).format(target=target, cols=cols, tmp=tmp, action=action, conflict=names, on=on)
+            row = cur.execute(query, (len(group.rows), len(group.rows))).fetchone()
+        else:
+            query = sql.SQL(
+                "WITH written AS (INSERT INTO {target} AS t ({cols}) SELECT {cols} FROM {tmp}"
+                " ON CONFLICT ({conflict}) {action} RETURNING (t.xmax = 0) AS inserted)"
+                " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM written"
+            ).format(target=target, cols=cols, tmp=tmp, action=action, conflict=names)
+            row = cur.execute(query).fetchone()
         assert row is not None
         return int(row[0]), int(row[1])
 
@@ -254,14 +320,49 @@ class _Writer:
                     continue
                 if column.identity is None and "nextval" not in str(getattr(column.server_default, "arg", "")):
                     continue
-                row = cur.execute("SELECT pg_get_serial_sequence(%s, %s)",
-                                  (sql.Identifier(_SCHEMA, table.name).as_string(cur), column.name)).fetchone()
+                row = cur.execute(_SEQUENCE_OF_COLUMN, (sql.Identifier(_SCHEMA, table.name).as_string(cur),
+                                                        column.name)).fetchone()
                 if not row or not row[0]:
                     continue
                 cur.execute(sql.SQL(
                     "SELECT setval(%s::regclass, m) FROM (SELECT max({c}) AS m FROM {t}) AS x"
                     " WHERE m IS NOT NULL AND m > coalesce(pg_sequence_last_value(%s::regclass), 0)"
                 ).format(c=sql.Identifier(column.name), t=sql.Identifier(_SCHEMA, table.name)), (row[0], row[0]))
+
+
+def domain_problems(cur: psycopg.Cursor[Any], plan: SeedPlan) -> list[SeedProblem]:
+    """Values the server says its domains refuse (one round trip per domain), at their positions in the file.
+
+    Needs PostgreSQL 16+ (pg_input_error_info); on older servers a refusal is found when the rows are written.
+    """
+    if cur.connection.info.server_version < 160000:
+        return []
+    found: dict[str, list[tuple[TablePlan, CheckedRow, str, str]]] = {}
+    for table in plan.tables:
+        domains = {c.name: c.type for c in table.table.columns if isinstance(c.type, DOMAIN)}
+        for group in table.groups:
+            for name in domains.keys() & set(group.columns):
+                kind = domains[name]
+                domain = sql.Identifier(*[part for part in (kind.schema, kind.name) if part]).as_string(cur)
+                for row in group.rows:
+                    value = row.values[name]
+                    if value is not None and not isinstance(value, Ref | list | dict):
+                        found.setdefault(domain, []).append((table, row, name, str(value)))
+    problems = []
+    for domain, items in found.items():
+        texts = sorted({text for _table, _row, _name, text in items})
+        refused = dict(cur.execute(
+            "SELECT v, (pg_input_error_info(v, %s)).message FROM unnest(%s::text[]) AS v", (domain, texts),
+        ).fetchall())
+        for table, row, name, text in items:
+            if refused.get(text):
+                line, col = row.position_of(name)
+                problems.append(SeedProblem(plan.path, line, col, f"{table.name}.{name}: {refused[text]}"))
+    return sorted(problems, key=lambda p: (p.line, p.column))
+
+
+def _empty(cur: psycopg.Cursor[Any], target: sql.Composable) -> bool:
+    return cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(target)).fetchone() == (True,)
 
 
 def _db_message(err: psycopg.Error) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pydb.errors import SeedProblem
+from pydb.reflect import PARTITIONED
 from pydb.seed.validate import CheckedRow, CheckedTable, Ref
 
 __all__ = ["SEED_NAMESPACE", "RowGroup", "SeedPlan", "TablePlan", "plan_seed"]
@@ -42,6 +43,7 @@ class TablePlan:
     has_updated_at: bool
     self_ref_columns: tuple[str, ...]
     groups: list[RowGroup] = field(default_factory=list)
+    partitioned: bool = False  # no system columns (xmax) in RETURNING on a partitioned table
 
     @property
     def row_count(self) -> int:
@@ -186,7 +188,7 @@ def _table_plan(path: str, item: CheckedTable, problems: list[SeedProblem]) -> T
     uniques = _unique_keys(table)
     self_refs = tuple(sorted({fk.parent.name for fk in table.foreign_keys if fk.column.table.name == table.name}))
     plan = TablePlan(item.name, item.line, item.column, table, uuid_pk, pk,
-                     "updated_at" in table.columns, self_refs)
+                     "updated_at" in table.columns, self_refs, partitioned=bool(table.info.get(PARTITIONED)))
     order = {c.name: i for i, c in enumerate(table.columns)}
     groups: dict[tuple[tuple[str, ...], str, tuple[str, ...]], RowGroup] = {}
     seen_keys: dict[tuple[tuple[str, ...], tuple[Any, ...]], CheckedRow] = {}

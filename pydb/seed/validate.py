@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import DOMAIN
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from pydb.errors import SeedProblem
+from pydb.reflect import INSERT_TRIGGER
 from pydb.seed.convert import FALSE, FLOAT_RE, INT_RE, TRUE, InvalidValue, column_type, text_converter
 from pydb.seed.parse import ENV_VALUE_TAG, REF_TAG, SeedDocument, position
 
@@ -46,10 +48,16 @@ class CheckedRow:
     name_line: int
     name_column: int
     values: dict[str, Any]
+    # (line, column) of the values the database still checks itself (domain columns), for its refusals
+    positions: dict[str, tuple[int, int]] | None = None
 
     def __reduce__(self) -> tuple[type[CheckedRow], tuple[Any, ...]]:
         return (CheckedRow, (self.table, self.line, self.column, self.name, self.name_line, self.name_column,
-                             self.values))
+                             self.values, self.positions))
+
+    def position_of(self, column: str) -> tuple[int, int]:
+        """Where a value of this row is in the file (the row's start when not kept)."""
+        return (self.positions or {}).get(column, (self.line, self.column))
 
 
 @dataclass(slots=True)
@@ -88,6 +96,7 @@ def validate_seed(doc: SeedDocument, tables: dict[str, sa.Table]) -> tuple[list[
         columns = {c.name: c for c in table.columns}
         converters: dict[str, _Converter] = {}
         required = _required_columns(table)
+        checked_by_server = {c.name for c in table.columns if isinstance(c.type, DOMAIN)}
         for seed_row in seed_table.rows:
             row = CheckedRow(table.name, seed_row.line, seed_row.column, seed_row.name,
                              seed_row.name_line, seed_row.name_column, {})
@@ -112,6 +121,11 @@ def validate_seed(doc: SeedDocument, tables: dict[str, sa.Table]) -> tuple[list[
                 except InvalidValue as err:
                     line, col = position(value)
                     problem(line, col, f"{table.name}.{name}: {err}")
+                    continue
+                if name in checked_by_server:
+                    if row.positions is None:
+                        row.positions = {}
+                    row.positions[name] = position(value)
             for name in required:
                 if name not in seed_row.cells:
                     problem(row.line, row.column,
@@ -153,6 +167,8 @@ def _ref_problem(tables: dict[str, sa.Table], table_name: str, column_name: str,
 
 
 def _required_columns(table: sa.Table) -> list[str]:
+    if table.info.get(INSERT_TRIGGER):
+        return []  # a BEFORE INSERT trigger may fill any column: leave NOT NULL to the database
     pk = list(table.primary_key.columns)
     derived = pk[0].name if len(pk) == 1 and isinstance(pk[0].type, sa.Uuid) else None
     return [

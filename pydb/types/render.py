@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import DOMAIN
 
 from pydb.errors import TypesError
+from pydb.reflect import INSERT_TRIGGER
 from pydb.relations import Relation, relations_of
 from pydb.vector import Vector
 
@@ -162,8 +163,11 @@ def _table_types(out: _Writer, table: sa.Table, stems: Mapping[str, str], relati
         row.append((name, f'NotRequired["{target}"]'))
     _typed_dict(out, f"{stem}Row", row, f"A row of {table.name}; its relations are there when loaded with `with_`.")
     writable = [c for c in columns if _writable(c)]
-    insert = [(c.name, column_text(c, enum_name)) for c in writable if _required(c)]
-    insert += [(c.name, f"NotRequired[{column_text(c, enum_name)}]") for c in writable if not _required(c)]
+    # A BEFORE INSERT row trigger may fill any column: then no column is required of an insert.
+    filled = bool(table.info.get(INSERT_TRIGGER))
+    required = {c.name for c in writable if _required(c) and not filled}
+    insert = [(c.name, column_text(c, enum_name)) for c in writable if c.name in required]
+    insert += [(c.name, f"NotRequired[{column_text(c, enum_name)}]") for c in writable if c.name not in required]
     _typed_dict(out, f"{stem}Insert", insert,
                 f"A new row of {table.name}: the NOT NULL columns without a default are required.")
     _typed_dict(out, f"{stem}Update", [(c.name, column_text(c, enum_name)) for c in writable],
