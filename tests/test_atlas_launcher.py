@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import new_state_dir, run_pydb
+from tests.helpers import REPO, new_state_dir, run_pydb
 
 LAUNCHER = Path(sys.prefix) / "bin" / "atlas"
 
@@ -37,7 +37,7 @@ def _atlas(project: Path, tmp_path: Path, *args: str) -> tuple[subprocess.Comple
     marks.mkdir(exist_ok=True)
     (marks / "sitecustomize.py").write_text(f"open({str(marks / 'python-ran')!r}, 'w').close()\n")
     env = {k: v for k, v in os.environ.items() if k not in ("PYDB_STATE_DIR", "PYDB_LOCAL_URL", "PYDB_ATLAS")}
-    env["PYTHONPATH"] = os.pathsep.join([str(marks), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(marks), env.get("PYTHONPATH")) if p)
     (marks / "python-ran").unlink(missing_ok=True)
     result = subprocess.run([str(LAUNCHER), *args], cwd=project, env=env, capture_output=True, text=True,
                             timeout=300, check=False)
@@ -65,4 +65,23 @@ def test_other_envs_and_a_stopped_server_go_through_python(own_project: Path, tm
     assert run_pydb("dev", "down", cwd=own_project, env={"PYDB_STATE_DIR": None}).returncode == 0
     result, python_ran = _atlas(own_project, tmp_path, "schema", "apply", "--env", "local", "--dry-run")
     assert result.returncode == 0, result.stderr
+    assert python_ran
+
+
+def test_a_push_runs_atlas_directly_once_the_typed_module_follows_schema_hcl(
+    own_project: Path, tmp_path: Path,
+) -> None:
+    (own_project / "pydb").mkdir()
+    shutil.copy(REPO / "pydb" / "schema.py", own_project / "pydb" / "schema.py")
+    first, python_ran = _atlas(own_project, tmp_path, "schema", "apply", "--env", "local", "--auto-approve")
+    assert first.returncode == 0, first.stderr
+    assert python_ran  # the Python launcher pushed, then generated the module and noted what it came from
+    assert (own_project / ".pydb" / "generated-from").is_file()
+    again, python_ran = _atlas(own_project, tmp_path, "schema", "apply", "--env", "local", "--auto-approve")
+    assert (again.returncode, again.stdout) == (0, "Schema is synced, no changes to be made\n")
+    assert not python_ran
+    with (own_project / "schema.hcl").open("a") as schema:
+        schema.write("\n# an edit: the next push generates the module again\n")
+    edited, python_ran = _atlas(own_project, tmp_path, "schema", "apply", "--env", "local", "--auto-approve")
+    assert edited.returncode == 0, edited.stderr
     assert python_ran

@@ -202,6 +202,7 @@ def test_pydb_find_prints_a_tree(db: Database) -> None:
 
 
 def test_prepared_queries_survive_a_closed_connection_and_threads_get_their_own(db: Database) -> None:
+    import contextlib
     import threading
 
     import psutil
@@ -235,7 +236,11 @@ def test_prepared_queries_survive_a_closed_connection_and_threads_get_their_own(
         assert len(sessions) == 2 and current in sessions  # the thread read on a connection of its own
         db.dispose()
         # dispose closed both: their server processes end (the server notices the closed sockets)
-        _gone, alive = psutil.wait_procs([psutil.Process(pid) for pid in sessions], timeout=30)
+        processes = []
+        for pid in sessions:
+            with contextlib.suppress(psutil.NoSuchProcess):  # already gone
+                processes.append(psutil.Process(pid))
+        _gone, alive = psutil.wait_procs(processes, timeout=30)
         assert alive == []
 
 

@@ -19,8 +19,14 @@ while [ ! -f "$dir/atlas.hcl" ] && [ ! -f "$dir/schema.hcl" ]; do
 done
 # [tool.pydb] settings (another state folder, another Atlas) are read by the Python launcher only.
 grep -q '^\[tool\.pydb\]' "$dir/pyproject.toml" 2>/dev/null && slow "$@"
-# A push of schema.hcl is followed by `pydb generate` when the project has a typed module: the launcher's job.
-case " $* " in *" --dry-run "*) ;; *" schema apply "*) [ -f "$dir/pydb/schema.py" ] && slow "$@" ;; esac
+# A push is followed by `pydb generate` when the project has a typed module (the Python launcher's job),
+# unless schema.hcl and atlas.hcl are what the module was last generated from (the hash in .pydb/).
+case " $* " in *" --dry-run "*) ;; *" schema apply "*)
+    if [ -f "$dir/pydb/schema.py" ]; then
+        now=$(cd "$dir" && cat schema.hcl atlas.hcl 2>/dev/null | sha256sum 2>/dev/null) || slow "$@"
+        [ -n "$now" ] && [ "$now" = "$(cat "$dir/.pydb/generated-from" 2>/dev/null)" ] || slow "$@"
+    fi ;;
+esac
 [ -f "$dir/.pydb/atlas.env" ] && [ -f "$dir/.pydb/pgdata/postmaster.pid" ] || slow "$@"
 read -r pid < "$dir/.pydb/pgdata/postmaster.pid" && kill -0 "$pid" 2>/dev/null || slow "$@"
 . "$dir/.pydb/atlas.env"

@@ -9,7 +9,9 @@ the migrations are: `pydb generate --check` fails with a diff when it no longer 
 from __future__ import annotations
 
 import ast
+import contextlib
 import difflib
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -78,6 +80,8 @@ def generate(
     except FileNotFoundError:
         old = ""
     if old == text:
+        if not check:
+            _record_source(settings)
         return Generated(path, False, len(tables))
     changes = _changes(_columns_in(old), column_types(tables)) if old else ["new"]
     if check:
@@ -92,7 +96,32 @@ def generate(
     partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     partial.write_text(text)
     partial.replace(path)  # whole or not at all: an import never sees half a module
+    _record_source(settings)
     return Generated(path, True, len(tables), changes)
+
+
+SOURCE_FILES = ("schema.hcl", "atlas.hcl")
+
+
+def source_record(settings: Settings) -> Path:
+    """Where the hash of the files the typed module was generated from is kept (local state)."""
+    return settings.state / "generated-from"
+
+
+def _record_source(settings: Settings) -> None:
+    """Keep the hash of schema.hcl and atlas.hcl, as `cat schema.hcl atlas.hcl | sha256sum` prints it.
+
+    .venv/bin/atlas compares it with the files as they are: a push of an unchanged schema.hcl then needs
+    no `pydb generate`, and runs Atlas straight away.
+    """
+    digest = hashlib.sha256()
+    for name in SOURCE_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            digest.update((settings.root / name).read_bytes())
+    record = source_record(settings)
+    with contextlib.suppress(OSError):
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(f"{digest.hexdigest()}  -\n")
 
 
 def generated_columns() -> Mapping[str, Mapping[str, str]] | None:
