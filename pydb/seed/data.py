@@ -169,18 +169,11 @@ def _csv_rows(table: str, shown: str, records: Iterator[list[str]], lines: _Line
             if len(fields) != width:
                 problem(shown, start, 1, f"{table}: {len(fields)} fields, but the header has {width}")
                 continue
-            cells: dict[str, Cell] = {}
+            cells: dict[str, Cell] = {
+                column: (FIELD, value, start, 0, 1, 0) if value and value[0] != "!" else _special(value, start)
+                for column, value in zip(cell_names, fields, strict=True) if column is not None}
             row = SeedRow(table, start, 1, None, 0, 0, cells,
                           functools.partial(_csv_locate, record, start, index, named, places))
-            for column, value in zip(cell_names, fields, strict=True):
-                if column is None:
-                    continue
-                if not value:
-                    cells[column] = (NULL, None, start, 0, 1, 0)
-                elif value[0] == "!" and value.startswith(_REF):
-                    cells[column] = (REF, value[len(_REF):].strip(), start, 0, 1, 0)
-                else:
-                    cells[column] = (FIELD, value, start, 0, 1, 0)
             if named is not None and fields[named]:
                 line, col = _csv_locate(record, start, index, named, places, "_id", False)
                 if _NAME_RE.match(fields[named]):
@@ -196,6 +189,15 @@ def _csv_rows(table: str, shown: str, records: Iterator[list[str]], lines: _Line
         finished()
     finally:
         text.close()
+
+
+def _special(value: str, line: int) -> Cell:
+    """The cell of an empty field (NULL), a `!ref NAME` field, or other text starting with `!`."""
+    if not value:
+        return NULL, None, line, 0, 1, 0
+    if value.startswith(_REF):
+        return REF, value[len(_REF):].strip(), line, 0, 1, 0
+    return FIELD, value, line, 0, 1, 0
 
 
 def _csv_locate(record: str, start: int, index: dict[str, int], named: int | None, places: list[tuple[int, int]],

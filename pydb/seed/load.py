@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -399,6 +400,7 @@ class StreamedTable:
         self._group: RowGroup | None = None
         self._copy: psycopg.Copy | None = None
         self._later: dict[int, tuple[RowGroup, Spool]] = {}  # other groups, copied at the table's end
+        self._values: Callable[[dict[str, Any]], Any] = dict.values  # a row's values, in COPY order (set by _open)
         self._count = 0
 
     def add(self, group: RowGroup, row: CheckedRow, ready: bool) -> None:
@@ -410,8 +412,7 @@ class StreamedTable:
             self._open(group)
         if group is self._group:
             assert self._copy is not None
-            values = row.values
-            self._copy.write_row([values[c] for c in group.columns])
+            self._copy.write_row(self._values(row.values))
             self._count += 1
             if self._count == _PROGRESS_STEP:
                 self.writer.progress.tick(self._count)
@@ -434,6 +435,8 @@ class StreamedTable:
     def _open(self, group: RowGroup) -> None:
         self._stack = ExitStack()
         self._group = group
+        columns = group.columns
+        self._values = operator.itemgetter(*columns) if len(columns) > 1 else lambda values: (values[columns[0]],)
         self._copy = self._stack.enter_context(self.writer.copy_into(self.target, group))
 
     def finish(self) -> TableReport:

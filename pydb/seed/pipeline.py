@@ -84,7 +84,7 @@ def seed_pass(
                 if named is not None and pk is not None and pk in row.values:
                     named.key = row.values[pk]
                     named.has_key = True
-                ready = checker.resolve(path, row, refs) if refs else True
+                ready = checker.resolve(path, row, refs, seed_row) if refs else True
                 if writer is None or problems or stream.problems:
                     continue  # a problem was found: nothing more is written, every row is still checked
                 if streamed is not None:

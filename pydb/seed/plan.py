@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import operator
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -168,6 +170,8 @@ def canonical(value: Any) -> str:
 
 
 _GroupKey = tuple[tuple[str, ...], str, tuple[str, ...]]
+_KeyOf = Callable[[dict[str, Any]], tuple[Any, ...]]
+_Seen = dict[tuple[Any, ...], tuple[int, int]]
 
 
 class TablePlanner:
@@ -187,17 +191,25 @@ class TablePlanner:
         self.problems = problems
         self.order = {c.name: i for i, c in enumerate(table.columns)}
         self.groups: dict[_GroupKey, RowGroup] = {}
-        self.seen: dict[tuple[tuple[str, ...], tuple[Any, ...]], tuple[int, int]] = {}
+        self.seen: dict[tuple[str, ...], _Seen] = {}  # by columns: the rows' values there -> the first row
         self.sorted_columns: dict[tuple[str, ...], tuple[str, ...]] = {}
+        # (columns given, has an _id) -> how such rows are matched, their group, their key and the keys seen
+        self.shapes: dict[tuple[tuple[str, ...], bool], tuple[str, RowGroup, _KeyOf, _Seen]] = {}
+        self._match = ""  # how the row planned last is matched
 
     def _duplicate(self, cols: tuple[str, ...], values: tuple[Any, ...], row: CheckedRow, what: str | None) -> None:
+        seen = self.seen.get(cols)
+        if seen is None:
+            seen = self.seen[cols] = {}
         at = (row.line, row.column)
         try:
-            first = self.seen.setdefault((cols, values), at)
+            first = seen.setdefault(values, at)
         except TypeError:  # lists (array columns) are not hashable
-            first = self.seen.setdefault((cols, _hashable(values)), at)
-        if first is at:
-            return
+            first = seen.setdefault(_hashable(values), at)
+        if first is not at:
+            self._report(cols, row, first, what)
+
+    def _report(self, cols: tuple[str, ...], row: CheckedRow, first: tuple[int, int], what: str | None) -> None:
         where = f"{self.path}:{first[0]}:{first[1]}"
         name = self.plan.name
         if what is None:
@@ -210,6 +222,33 @@ class TablePlanner:
 
     def add(self, row: CheckedRow) -> RowGroup:
         """Plan one row (deriving its key when it has none) and return its group."""
+        if self.uniques:
+            return self._add(row)
+        # Without unique keys, how a row is matched depends only on which columns it sets and on its `_id`.
+        values = row.values
+        shape = (tuple(values), row.name is not None)
+        known = self.shapes.get(shape)
+        if known is None:
+            group = self._add(row)
+            columns = group.columns if self._match == "content" else self.pk
+            self.shapes[shape] = (self._match, group, _getter(columns), self.seen.setdefault(columns, {}))
+            return group
+        match, group, key_of, seen = known
+        if match == "id":
+            assert self.uuid_pk is not None
+            values[self.uuid_pk] = uuid.uuid5(SEED_NAMESPACE, f"{self.plan.name}\x1f_id\x1f{row.name}")
+        at = (row.line, row.column)
+        try:  # the row's key among those of its kind (its content, or its primary key): a duplicate is found
+            first = seen.setdefault(key_of(values), at)
+        except TypeError:
+            first = seen.setdefault(_hashable(key_of(values)), at)
+        if first is not at:
+            self._report(group.columns if match == "content" else self.pk, row, first,
+                         None if match == "content" else "primary key")
+        group.count += 1
+        return group
+
+    def _add(self, row: CheckedRow) -> RowGroup:
         values = row.values
         pk, uuid_pk = self.pk, self.uuid_pk
         unique_set: list[tuple[str, ...]] = []
@@ -251,17 +290,28 @@ class TablePlanner:
         if group is None:
             group = self.groups[group_key] = RowGroup(columns, group_key[1], group_key[2])
         group.count += 1
+        self._match = match
         return group
 
     def finish(self) -> TablePlan:
         """The table's plan, once its last row is planned (what was kept to find duplicates is let go)."""
         self.seen = {}
+        self.shapes = {}
         plan = self.plan
         plan.groups = list(self.groups.values())
         if plan.self_ref_columns:
             # Rows that point at other rows of their own table go after the rows that do not (tree roots).
             plan.groups.sort(key=lambda g: any(c in g.columns for c in plan.self_ref_columns))
         return plan
+
+
+def _getter(columns: tuple[str, ...]) -> _KeyOf:
+    """A function giving the values of some columns as a tuple."""
+    if len(columns) == 1:
+        only = columns[0]
+        return lambda values: (values[only],)
+    getter: _KeyOf = operator.itemgetter(*columns)
+    return getter
 
 
 def _key(values: dict[str, Any], columns: tuple[str, ...]) -> tuple[Any, ...]:

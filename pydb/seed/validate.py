@@ -16,7 +16,7 @@ from pydb.errors import SeedProblem
 from pydb.reflect import INSERT_TRIGGER
 from pydb.seed.convert import FALSE, FLOAT_RE, INT_RE, TRUE, Converter, InvalidValue, column_type, text_converter
 from pydb.seed.parse import REF_TAG
-from pydb.seed.rows import DATA, FIELD, NODE, NULL, PLAIN, QUOTED, REF, TEXT, RowPlace, SeedRow, SeedTable
+from pydb.seed.rows import DATA, FIELD, NODE, NULL, PLAIN, QUOTED, REF, TEXT, Cell, RowPlace, SeedRow, SeedTable
 
 __all__ = ["CheckedRow", "Named", "Ref", "SeedChecker", "TableChecker"]
 
@@ -99,14 +99,14 @@ class SeedChecker:
             return None
         return TableChecker(self, seed_table, table)
 
-    def resolve(self, path: str, row: CheckedRow, refs: list[tuple[str, Ref]]) -> bool:
+    def resolve(self, path: str, row: CheckedRow, refs: list[tuple[str, Ref]], seed_row: SeedRow) -> bool:
         """Check a row's refs to names already seen; put in the keys of rows already written. True if all were."""
         final = True
         values = row.values
         for column, ref in refs:
             target = self.names.get(ref.name)
             if target is None:
-                self._waiting.append((path, row.table, column, ref))
+                self._waiting.append((path, row.table, column, _placed(ref, column, row, seed_row)))
                 final = False
                 continue
             known = (row.table, column, target.table, target.given_pk)
@@ -116,6 +116,7 @@ class SeedChecker:
                 if message is None:
                     self._refs_fine.add(known)
             if message:
+                ref = _placed(ref, column, row, seed_row)
                 self.problem(path, ref.line, ref.column, f"{row.table}.{column}: !ref {ref.name}: {message}")
                 final = False
             elif target.has_key and target.table in self.written:
@@ -152,6 +153,15 @@ class SeedChecker:
         return None
 
 
+def _placed(ref: Ref, column: str, row: CheckedRow, seed_row: SeedRow) -> Ref:
+    """A ref with its position worked out (a data file's reader leaves it to the messages that need it)."""
+    if ref.column:
+        return ref
+    line, col = seed_row.position(column, seed_row.cells[column])
+    placed = row.values[column] = Ref(ref.name, line, col)
+    return placed
+
+
 class TableChecker:
     """Checks the rows of one table: columns, values, required columns, `_id`s."""
 
@@ -161,7 +171,9 @@ class TableChecker:
         self.path = seed_table.rows_path
         self.columns = {c.name: c for c in table.columns}
         self.converters: dict[str, _Converter] = {}
+        self.plains: dict[str, Converter] = {}  # columns whose plain text goes straight to their type's converter
         self.required = _required_columns(table)
+        self.required_set = frozenset(self.required)
         self.domains = {c.name for c in table.columns if isinstance(c.type, DOMAIN)}
         pk = list(table.primary_key.columns)
         self.pk = pk[0].name if len(pk) == 1 else None
@@ -189,46 +201,32 @@ class TableChecker:
         row = CheckedRow(self.name, seed_row.line, seed_row.column, seed_row.name, seed_row.name_line,
                          seed_row.name_column, values)
         refs: list[tuple[str, Ref]] = []
-        converters = self.converters
-        checker = self.checker
+        plains = self.plains
         for name, cell in seed_row.cells.items():
-            converter = converters.get(name)
-            if converter is None:
-                column = self.columns.get(name)
-                if column is None:
-                    if not self.header:
-                        line, col = seed_row.position(name, cell, at_name=True)
-                        checker.problem(self.path, line, col, f"{self.name}.{name}: no such column"
-                                                              f"{_suggest(name, self.columns.keys(), 'columns')}")
+            kind = cell[0]
+            if kind in (PLAIN, FIELD):  # the usual cells: text for the column type's converter
+                plain = plains.get(name)
+                if plain is not None and (kind == FIELD or cell[1] not in _NULLS):
+                    try:
+                        values[name] = plain(cell[1], True)
+                    except InvalidValue as err:
+                        self._invalid(seed_row, name, cell, err)
                     continue
-                converter = converters[name] = _converter(column)
-            kind, value = cell[0], cell[1]
-            try:
-                if kind == PLAIN and converter[1] is not None and value not in _NULLS:
-                    values[name] = converter[1](value, True)  # the usual case, without the checker's call
-                elif kind == REF:
-                    line, col = (cell[2], cell[3]) if cell[3] else seed_row.position(name, cell)
-                    ref = values[name] = Ref(value, line, col)
-                    refs.append((name, ref))
-                    continue
-                else:
-                    values[name] = converter[0](kind, value)
-            except InvalidValue as err:
-                line, col = seed_row.position(name, cell)
-                checker.problem(self.path, line, col, f"{self.name}.{name}: {err}")
+            elif kind == REF and name in self.columns:
+                # column 0 (a data file): worked out by `resolve` when a message or a later name needs it
+                ref = values[name] = Ref(cell[1], cell[2], cell[3])
+                refs.append((name, ref))
                 continue
-            if checker.positions and name in self.domains:
-                if row.positions is None:
-                    row.positions = {}
-                row.positions[name] = seed_row.position(name, cell)
-        if self.required:
-            cells = seed_row.cells
+            self._check_cell(seed_row, row, name, cell)
+        cells = seed_row.cells
+        if self.required and not self.required_set <= cells.keys():
             for name in self.required:
                 if name not in cells:
-                    checker.problem(self.path, row.line, row.column,
-                                    f"{self.name}: missing required column {name!r} (NOT NULL, no default)")
+                    self.checker.problem(self.path, row.line, row.column,
+                                         f"{self.name}: missing required column {name!r} (NOT NULL, no default)")
         named = None
         if row.name is not None:
+            checker = self.checker
             first = checker.names.get(row.name)
             if first is not None:
                 checker.problem(self.path, row.name_line, row.name_column,
@@ -237,6 +235,34 @@ class TableChecker:
                 named = checker.names[row.name] = Named(row.name, self.name, self.path, row.name_line,
                                                         row.name_column, self.pk is not None and self.pk in values)
         return row, refs, named
+
+    def _check_cell(self, seed_row: SeedRow, row: CheckedRow, name: str, cell: Cell) -> None:
+        """Check any cell: its column exists, its value fits (NULL where allowed); keep where domain values are."""
+        converter = self.converters.get(name)
+        if converter is None:
+            column = self.columns.get(name)
+            if column is None:
+                if not self.header:
+                    line, col = seed_row.position(name, cell, at_name=True)
+                    self.checker.problem(self.path, line, col, f"{self.name}.{name}: no such column"
+                                                               f"{_suggest(name, self.columns.keys(), 'columns')}")
+                return
+            converter = self.converters[name] = _converter(column)
+            if converter[1] is not None and not (self.checker.positions and name in self.domains):
+                self.plains[name] = converter[1]
+        try:
+            row.values[name] = converter[0](cell[0], cell[1])
+        except InvalidValue as err:
+            self._invalid(seed_row, name, cell, err)
+            return
+        if self.checker.positions and name in self.domains:
+            if row.positions is None:
+                row.positions = {}
+            row.positions[name] = seed_row.position(name, cell)
+
+    def _invalid(self, seed_row: SeedRow, name: str, cell: Cell, err: InvalidValue) -> None:
+        line, col = seed_row.position(name, cell)
+        self.checker.problem(self.path, line, col, f"{self.name}.{name}: {err}")
 
 
 def _required_columns(table: sa.Table) -> list[str]:
