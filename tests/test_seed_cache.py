@@ -88,3 +88,22 @@ def test_a_changed_file_is_a_miss_and_the_cache_can_be_turned_off(
     monkeypatch.setenv("PYDB_SEED_CACHE", "0")
     load_seed("seed.yaml", pydb_database)
     assert len(parses) == 3
+
+
+def test_cached_rows_that_no_longer_fit_the_database_are_read_again(
+    pydb_database: str, seed_file: Any, cache: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    path = seed_file(GOOD)
+    parses = _no_parsing(monkeypatch)
+    load_seed(path, pydb_database)
+    with psycopg.connect(pydb_database) as conn:
+        # Ada's row made again under another key: the cached text's key for her no longer fits.
+        conn.execute("DELETE FROM users WHERE email = 'ada@example.com'")
+        (ada,) = conn.execute("INSERT INTO users (email, name) VALUES ('ada@example.com', 'Ada') RETURNING id"
+                              ).fetchone() or (None,)
+    report = load_seed(path, pydb_database)
+    assert len(parses) == 2  # the cached run was rolled back, the file read again
+    assert [(t.table, t.inserted, t.updated, t.unchanged) for t in report.tables] == [
+        ("users", 0, 0, 2), ("projects", 0, 0, 1), ("ai_usage_log", 1, 0, 0)]
+    with psycopg.connect(pydb_database) as conn:
+        assert conn.execute("SELECT user_id FROM ai_usage_log").fetchall() == [(ada,)]
