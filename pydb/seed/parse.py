@@ -333,6 +333,10 @@ class _LineTables:
                             # plain text, the usual value (what _value would say, without the call)
                             pairs.append((key, (PLAIN, rest, number, indent + len(key) + 3, number, indent + 1)))
                             continue
+                        if first == "!" and rest[:5] == "!ref " and rest[5:].isidentifier() and rest.isascii():
+                            # `!ref NAME` with a name of letters, digits and _ (which _value would accept too)
+                            pairs.append((key, (REF, rest[5:], number, indent + len(key) + 3, number, indent + 1)))
+                            continue
                         cell = _value(rest, number, indent + len(key) + 3, indent + 1)
                         if cell is not None:
                             pairs.append((key, cell))

@@ -24,7 +24,7 @@ _CORE_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "b
 _NULLS = frozenset(("", "~", "null", "Null", "NULL"))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # never changed once made; not frozen: a frozen __init__ is 3x slower
 class Ref:
     """A `!ref NAME` value: the primary key of the row whose `_id` is NAME."""
 
