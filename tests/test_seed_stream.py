@@ -203,3 +203,34 @@ def test_children_before_parents_kept_on_disk_then_written(pydb_database: str, s
     assert rows == [(f"u{i}@example.com", len(range(i, usage, 7))) for i in range(7)]
     again = load_seed(Path(path), pydb_database)
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, usage + 7)
+
+
+def test_a_table_written_in_several_statements_loads_and_loads_again(pydb_database: str, seed_file: Any) -> None:
+    usage = 25_000  # more rows than one COPY statement of a table written while it is read
+    rows = "".join(f"  - user_id: !ref ada\n    model: m\n    tokens_used: {i}\n" for i in range(usage))
+    path = seed_file(GOOD + rows)
+    first = load_seed(path, pydb_database)
+    assert [(t.table, t.inserted) for t in first.tables] == [
+        ("users", 2), ("projects", 1), ("ai_usage_log", usage + 1)]
+    with psycopg.connect(pydb_database) as conn:
+        assert conn.execute("SELECT count(DISTINCT tokens_used) FROM ai_usage_log").fetchone() == (usage,)
+    again = load_seed(path, pydb_database)
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, usage + 4)
+
+
+def test_a_row_the_database_refuses_in_a_later_statement_is_reported_at_its_line(
+    pydb_database: str, seed_file: Any,
+) -> None:
+    usage = 15_000
+    text = GOOD + "".join(f"  - user_id: !ref ada\n    model: m\n    tokens_used: {i}\n" for i in range(usage))
+    nobody = "0b2f3c4d-0000-4000-8000-000000000001"
+    path = seed_file(text.replace("  - user_id: !ref ada\n    model: m\n    tokens_used: 12345\n",
+                                  f"  - user_id: {nobody}\n    model: m\n    tokens_used: 12345\n"))
+    before = snapshot(pydb_database)
+    with pytest.raises(SeedError) as info:
+        load_seed(path, pydb_database)
+    [problem] = [str(p) for p in info.value.problems]
+    assert problem.startswith(f"seed.yaml:{19 + 3 * 12345}:5: ai_usage_log: the database refused this row: "
+                              f'insert or update on table "ai_usage_log" violates foreign key constraint')
+    assert f"(user_id)=({nobody}) is not present" in problem
+    assert snapshot(pydb_database) == before

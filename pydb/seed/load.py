@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ LOCK_KEY = 0x5EED_0D0B
 _SCHEMA = "public"
 _PROGRESS_STEP = 5000
 _SWITCH = 1000  # rows of another group that make a streamed table's COPY switch to that group
+_STATEMENT_ROWS = 10_000  # rows of a streamed table's COPY statement (each one's foreign keys are checked at its end)
 # The sequence a column takes its values from: the one it owns (serial, identity), else the one its
 # default's nextval() names (common in schemas restored from dumps, where no column owns it).
 _SEQUENCE_OF_COLUMN = """
@@ -383,11 +385,40 @@ class Writer:
                 ).format(c=sql.Identifier(column.name), t=sql.Identifier(_SCHEMA, table.name)), (row[0], row[0]))
 
 
+class _Ending(threading.Thread):
+    """A COPY statement ending in the background, while the next rows are read.
+
+    When a COPY ends, the server checks the foreign keys of all its rows; the connection is left
+    to this thread meanwhile (the reading thread only keeps rows aside until `wait`).
+    """
+
+    def __init__(self, statement: ExitStack) -> None:
+        super().__init__(name="pydb-seed-copy-end", daemon=True)
+        self._statement = statement
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        """End the statement, keeping its error for `wait`."""
+        try:
+            self._statement.close()
+        except BaseException as err:
+            self.error = err
+
+    def wait(self) -> None:
+        """Wait for the statement to end; raise its error."""
+        self.join()
+        if self.error is not None:
+            raise self.error
+
+
 class StreamedTable:
     """A table that was empty, written while its rows are read.
 
-    The rows of its first group go straight into one open COPY; rows of other groups wait in a spool
-    and are copied when the table's rows end; rows whose `!ref`s cannot be resolved yet wait in
+    The rows of one group go straight into COPY, in statements of some thousand rows; each
+    statement ends in the background while the next rows are read (its foreign keys are checked
+    then). Rows of other groups wait in a spool and are copied when the table's rows end (a group
+    that gathers many rows gets the COPY instead); rows whose `!ref`s cannot be resolved yet wait in
     their group's spool until the whole file is read.
     """
 
@@ -401,6 +432,9 @@ class StreamedTable:
         self._copy: psycopg.Copy | None = None
         self._later: dict[int, tuple[RowGroup, Spool]] = {}  # other groups, copied at the table's end
         self._values: Callable[[dict[str, Any]], Any] = dict.values  # a row's values, in COPY order (set by _open)
+        self._ending: _Ending | None = None  # the previous statement, ending in the background
+        self._kept: list[Any] = []  # rows (values in COPY order) read while it ends
+        self._in_statement = 0
         self._count = 0
 
     def add(self, group: RowGroup, row: CheckedRow, ready: bool) -> None:
@@ -408,11 +442,21 @@ class StreamedTable:
         if not ready:
             self.writer.keep(group, row)
             return
-        if self._copy is None:
+        if self._group is None:
             self._open(group)
         if group is self._group:
-            assert self._copy is not None
-            self._copy.write_row(self._values(row.values))
+            values = self._values(row.values)
+            if self._ending is not None:
+                self._kept.append(values)
+                if len(self._kept) >= _STATEMENT_ROWS or not self._ending.is_alive():
+                    self._resume()
+            else:
+                assert self._copy is not None
+                self._copy.write_row(values)
+                self._in_statement += 1
+                if self._in_statement >= _STATEMENT_ROWS:
+                    self._ending = _Ending(self._stack)
+                    self._stack, self._copy = ExitStack(), None
             self._count += 1
             if self._count == _PROGRESS_STEP:
                 self.writer.progress.tick(self._count)
@@ -425,6 +469,7 @@ class StreamedTable:
         if len(later[1]) >= _SWITCH:
             # Many rows of another group: end this COPY and stream that group's rows instead.
             del self._later[id(group)]
+            self._settle()
             self._stack.close()
             self._open(group)
             waiting, group.rows = group.rows, later[1]
@@ -438,9 +483,27 @@ class StreamedTable:
         columns = group.columns
         self._values = operator.itemgetter(*columns) if len(columns) > 1 else lambda values: (values[columns[0]],)
         self._copy = self._stack.enter_context(self.writer.copy_into(self.target, group))
+        self._in_statement = 0
+
+    def _resume(self) -> None:
+        """The previous statement has ended: a new one, starting with the rows read meanwhile."""
+        assert self._ending is not None and self._group is not None
+        self._ending.wait()
+        self._ending = None
+        self._copy = self._stack.enter_context(self.writer.copy_into(self.target, self._group))
+        for values in self._kept:
+            self._copy.write_row(values)
+        self._in_statement = len(self._kept)
+        self._kept = []
+
+    def _settle(self) -> None:
+        """No statement left ending in the background, the rows read meanwhile sent."""
+        if self._ending is not None:
+            self._resume()
 
     def finish(self) -> TableReport:
-        """End the open COPY, then copy the other groups' rows; the rows written so far are counted."""
+        """End the COPY, then copy the other groups' rows; the rows written so far are counted."""
+        self._settle()
         self._stack.close()
         writer = self.writer
         writer.progress.tick(self._count)
@@ -454,12 +517,21 @@ class StreamedTable:
         return self.report
 
     def close(self) -> None:
-        """End the open COPY, writing nothing more (a problem was found: the transaction is rolled back)."""
+        """End the COPY, writing nothing more (a problem was found: the transaction is rolled back)."""
+        self._join()
         self._stack.close()
 
     def abort(self, exc: BaseException) -> None:
-        """End the open COPY with an error (the transaction is rolled back)."""
+        """End the COPY with an error (the transaction is rolled back)."""
+        self._join()
         self._stack.__exit__(type(exc), exc, exc.__traceback__)
+
+    def _join(self) -> None:
+        """Wait for a statement ending in the background; its error does not matter any more."""
+        if self._ending is not None:
+            self._ending.join()
+            self._ending = None
+        self._kept = []
 
     @property
     def complete(self) -> bool:
