@@ -1,4 +1,4 @@
-"""`python -m bench` (`make bench`): run every benchmark, then write the summary table into README.md."""
+"""`python -m bench` (`make bench`): run every benchmark, then write the summary table into docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from pathlib import Path
 
 from bench.common import RESULTS
 
-BENCHMARKS = ["point_query", "relational_query", "cold_start", "seed_load", "branch_create"]
-README = Path(__file__).resolve().parent.parent / "README.md"
+BENCHMARKS = ["point_query", "relational_query", "cold_start", "seed_load", "branch_create", "cli_latency",
+              "studio_page"]
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 START, END = "<!-- bench table -->", "<!-- /bench table -->"
 ANCHORS = {
     "point_query": "raw psycopg, prepared statement",
@@ -19,6 +20,8 @@ ANCHORS = {
     "cold_start": "a psycopg-only script",
     "seed_load": "psycopg COPY of the same rows",
     "branch_create": "CREATE DATABASE ... TEMPLATE",
+    "cli_latency": "a psycopg connect + SELECT script",
+    "studio_page": "raw psycopg running the same keyset query",
 }
 # Figures shown beside the main ratio: (key in the result, label with {value} and other keys, key telling if met).
 EXTRA: dict[str, list[tuple[str, str, str | None]]] = {
@@ -31,6 +34,10 @@ EXTRA: dict[str, list[tuple[str, str, str | None]]] = {
         ("rerun_ratio", "unchanged re-run / first load (goal {rerun_goal}): {value:.2f}x", "meets_rerun_goal"),
     ],
     "branch_create": [("fixture_ratio", "per-test fixture, create + drop: {value:.2f}x", None)],
+    "cli_latency": [("ratio_atlas_launcher",
+                     "atlas via the launcher / the Atlas binary (goal {goal_atlas_launcher}): {value:.2f}x", None)],
+    "studio_page": [("deep_first_ratio", "page near the end / first page (goal {deep_first_goal}): {value:.2f}x",
+                     None)],
 }
 
 
@@ -69,29 +76,29 @@ def summary_table() -> str:
     return "\n".join(lines)
 
 
-def update_readme() -> None:
-    """Replace the table between the bench markers of README.md."""
-    text = README.read_text()
+def update_page() -> None:
+    """Replace the table between the bench markers of docs/benchmarks.md."""
+    text = PAGE.read_text()
     start = text.index(START) + len(START)
     end = text.index(END, start) + len(END)
-    README.write_text(text[:start] + "\n" + summary_table() + "\n" + END + text[end:])
+    PAGE.write_text(text[:start] + "\n" + summary_table() + "\n" + END + text[end:])
 
 
 def main() -> None:
-    """Run the benchmarks given (default: all) one process each, then refresh the README table."""
+    """Run the benchmarks given (default: all) one process each, then refresh the table of docs/benchmarks.md."""
     names = sys.argv[1:] or BENCHMARKS
     for name in names:
         started = time.monotonic()
         print(f"== {name}", flush=True)
         subprocess.run([sys.executable, "-m", f"bench.{name}"], check=True)
         print(f"   ({time.monotonic() - started:.0f} s)\n", flush=True)
-    update_readme()
+    update_page()
     print(summary_table())
 
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["--table"]:
-        update_readme()
+        update_page()
         print(summary_table())
     else:
         main()

@@ -39,6 +39,19 @@ with engine.connect() as conn:
     conn.execute(sa.select(users.c.id, users.c.email).limit(1)).all()
 """
 
+SQLALCHEMY_DECLARED = """
+import os, sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import UUID
+engine = sa.create_engine(os.environ["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1))
+users = sa.Table("users", sa.MetaData(), sa.Column("id", UUID, primary_key=True), sa.Column("email", sa.String(255)))
+with engine.connect() as conn:
+    conn.execute(sa.select(users.c.id, users.c.email).limit(1)).all()
+"""
+
+IMPORT_SQLALCHEMY = """
+import psycopg, sqlalchemy
+"""
+
 COUNT = """
 import json, sqlalchemy as sa
 from pydb import db
@@ -69,7 +82,9 @@ def main() -> None:
             {"psycopg alone": lambda: _run(PSYCOPG, base),
              "pydb (warm reflection cache)": lambda: _run(PYDB, warm),
              "pydb (no cache)": lambda: _run(PYDB, cold),
-             "SQLAlchemy + MetaData.reflect": lambda: _run(SQLALCHEMY, base)},
+             "SQLAlchemy + MetaData.reflect": lambda: _run(SQLALCHEMY, base),
+             "SQLAlchemy, table declared in code": lambda: _run(SQLALCHEMY_DECLARED, base),
+             "import psycopg and sqlalchemy only": lambda: _run(IMPORT_SQLALCHEMY, base)},
             repeat=9, warmup=1,
         )
         stats = summary(samples, "psycopg alone")
@@ -77,9 +92,13 @@ def main() -> None:
         print(table(stats, "ms"))
         print(f"pydb statements on its engine: warm cache {statements_warm} (fingerprint + query), "
               f"no cache {statements_cold}")
+        floor = stats["SQLAlchemy, table declared in code"]["ratio"]
+        print(f"floor for any SQLAlchemy Core script (no reflection at all): {floor:.2f}x; "
+              f"importing psycopg and sqlalchemy alone: {stats['import psycopg and sqlalchemy only']['ratio']:.2f}x")
         path = write_result(
             "cold_start", ratio=stats["pydb (warm reflection cache)"]["ratio"], goal=1.5,
-            ratio_no_cache=stats["pydb (no cache)"]["ratio"],
+            ratio_no_cache=stats["pydb (no cache)"]["ratio"], ratio_sqlalchemy_floor=floor,
+            ratio_import_only=stats["import psycopg and sqlalchemy only"]["ratio"],
             statements={"warm_cache": statements_warm, "no_cache": statements_cold},
             stats=stats, samples=samples,
         )

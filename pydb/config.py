@@ -18,7 +18,7 @@ from typing import Any
 
 from pydb.errors import ConfigError
 
-__all__ = ["SETTINGS", "Setting", "Settings", "load_settings", "process_environ", "project_root"]
+__all__ = ["SETTINGS", "Setting", "Settings", "load_settings", "process_environ", "project_root", "resolve_url"]
 
 _MARKERS = ("atlas.hcl", "schema.hcl")
 
@@ -49,6 +49,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("neon_api_url", "NEON_API_URL", "neon_api_url", "str"),
     Setting("neon_database", "NEON_DATABASE", "neon_database", "str"),
     Setting("neon_role", "NEON_ROLE", "neon_role", "str"),
+    Setting("studio_statement_timeout", "PYDB_STUDIO_STATEMENT_TIMEOUT", "studio_statement_timeout", "str"),
 )
 # Environment variables whose meaning is inverted: set to 1 to turn the setting off.
 _NEGATED = {"PYDB_NO_PROGRESS"}
@@ -77,6 +78,7 @@ class Settings:
     neon_api_url: str = "https://console.neon.tech/api/v2"
     neon_database: str = "neondb"
     neon_role: str = "neondb_owner"
+    studio_statement_timeout: str = "10s"  # PostgreSQL's statement_timeout for `pydb studio`'s SQL page
 
     @property
     def state(self) -> Path:
@@ -117,6 +119,21 @@ def project_root(start: Path | None = None) -> Path:
         if any((folder / marker).is_file() for marker in _MARKERS):
             return folder
     return here
+
+
+def resolve_url(url: str | None = None, settings: Settings | None = None) -> str:
+    """Return the database URL to use: the argument, else DATABASE_URL, else the running local database."""
+    if url:
+        return url
+    settings = settings or load_settings()
+    if settings.database_url:
+        return settings.database_url
+    from pydb.local import LocalServer
+
+    server = LocalServer(settings.state)
+    if server.is_running():
+        return server.url()
+    raise ConfigError("no database: set DATABASE_URL, or start the local one with `pydb dev up`")
 
 
 def process_environ() -> dict[str, str]:

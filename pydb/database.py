@@ -6,7 +6,6 @@ import contextlib
 import logging
 import os
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from pydb.config import Settings, load_settings
 from pydb.errors import ConnectError, QueryError, driver_message, driver_sqlstate, translate_driver_errors
+from pydb.retry import Backoff
 from pydb.urls import (
     database_name,
     host,
@@ -106,11 +106,8 @@ class Database:
         """Open a DBAPI connection, retrying with backoff while a compute wakes up (bounded)."""
         import psycopg
 
-        deadline = time.monotonic() + self.wake_seconds
-        delay = 0.25
-        attempt = 0
+        backoff = Backoff(0.25, cap=4.0, budget=self.wake_seconds)
         while True:
-            attempt += 1
             try:
                 return dialect.loaded_dbapi.connect(*cargs, **cparams)
             except psycopg.OperationalError as err:
@@ -118,19 +115,19 @@ class Database:
                 sqlstate = driver_sqlstate(err)
                 # libpq reports no SQLSTATE for a refused login, only its own words for it.
                 fatal = sqlstate in _FATAL_SQLSTATES or "password authentication failed" in reason
-                if fatal or time.monotonic() + delay > deadline:
+                pause = None if fatal else backoff.next_pause()
+                if pause is None:
                     raise ConnectError(
                         f"cannot connect to {mask_password(self.url)}"
-                        + ("" if fatal else f" after {attempt} attempts")
+                        + ("" if fatal else f" after {backoff.pauses + 1} attempts")
                         + f": {mask_password(reason)}",
                         sqlstate=sqlstate, url=mask_password(self.url),
                     ) from None
                 log.warning(
                     "connecting to %s failed (%s); retrying in %.2fs", mask_password(self.url),
-                    mask_password(reason), delay,
+                    mask_password(reason), pause,
                 )
-                time.sleep(delay)
-                delay = min(delay * 2, 4.0)
+                backoff.wait(pause)
 
     def connect(self) -> Connection:
         """Return a new connection (use it as a context manager)."""
@@ -248,7 +245,7 @@ def _cache_key(url: str) -> str:
 
 def connect(url: str | None = None, *, settings: Settings | None = None, **options: Any) -> Database:
     """Return a Database for url, else DATABASE_URL, else the running local database."""
-    from pydb.local import resolve_url
+    from pydb.config import resolve_url
 
     settings = settings or load_settings()
     return Database(resolve_url(url, settings), settings=settings, **options)

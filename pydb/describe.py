@@ -6,6 +6,7 @@ Tables, columns, indexes, foreign keys and CHECK constraints come from pydb's re
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -108,11 +109,18 @@ def describe(url: str, schema: str = "public", *, settings: Settings | None = No
 
     db = Database(url, schema=schema, settings=settings, poolclass=NullPool)
     try:
-        tables = sorted(db.tables.values(), key=lambda t: t.name)
+        tables = list(db.tables.values())
         dialect = db.engine.dialect
     finally:
         db.dispose()
-    return SchemaInfo([_table_info(table, dialect) for table in tables], _enums(tables), schema_objects(url, schema))
+    return schema_info(tables, dialect, schema_objects(url, schema))
+
+
+def schema_info(tables: Iterable[sa.Table], dialect: sa.Dialect, objects: list[SchemaObject] | None = None,
+                ) -> SchemaInfo:
+    """Describe reflected tables (by name), the enum types their columns use, and the schema's other objects."""
+    ordered = sorted(tables, key=lambda t: t.name)
+    return SchemaInfo([_table_info(table, dialect) for table in ordered], _enums(ordered), objects or [])
 
 
 def schema_objects(url: str, schema: str = "public") -> list[SchemaObject]:

@@ -17,7 +17,7 @@ from pydb.urls import mask_password, to_atlas, to_direct
 if TYPE_CHECKING:
     from pydb.atlas import Atlas
 
-__all__ = ["DriftReport", "check_drift", "format_drift"]
+__all__ = ["DriftReport", "check_drift", "diff_from_schema", "format_drift"]
 
 REVISIONS_SCHEMA = "atlas_schema_revisions"
 
@@ -55,8 +55,7 @@ def check_drift(
     settings: Settings | None = None,
 ) -> DriftReport:
     """Compare a live database (default DATABASE_URL, else the local one) with migrations/ and schema.hcl."""
-    from pydb.atlas import Atlas
-    from pydb.local import resolve_url
+    from pydb.config import resolve_url
 
     settings = settings or load_settings(project)
     root = (project or settings.root).resolve()
@@ -64,14 +63,8 @@ def check_drift(
     if not migrations.is_dir():
         raise ConfigError(f"no migrations/ folder in {root}")
     direct = to_direct(resolve_url(url, settings))
-    live = to_atlas(direct)
     unmanaged = unmanaged_objects(direct)
-    atlas = Atlas(cwd=root, settings=settings,
-                  environ=environ if environ is not None else atlas_environ("ci", settings))
-    dev = atlas.environ("ci").get("PYDB_DEV_URL", "")
-    if not dev:
-        raise ConfigError("no dev database for Atlas: set ATLAS_DEV_URL, or start the local one with `pydb dev up`")
-
+    atlas, live, dev = _atlas_for(direct, root, environ, settings)
     status = atlas.migrate_status(url=live, directory=f"file://{migrations}", revisions_schema=REVISIONS_SCHEMA)
     applied = [r.version for r in status.applied if r.version]
     pending = [f.name for f in status.available if f.version not in applied]
@@ -91,6 +84,36 @@ def check_drift(
         schema_sql = _schema_diff(atlas, f"file://{migrations}", f"file://{root / 'schema.hcl'}", dev)
     return DriftReport(url=mask_password(live), applied=applied, pending=pending, live_sql=live_sql,
                        schema_sql=schema_sql, unmanaged=[f"{o.kind} {o.name}" for o in unmanaged])
+
+
+def diff_from_schema(
+    url: str | None = None, *, project: Path | None = None, environ: dict[str, str] | None = None,
+    settings: Settings | None = None,
+) -> str:
+    """Return the SQL that would make a live database match schema.hcl ('' when it matches)."""
+    from pydb.config import resolve_url
+
+    settings = settings or load_settings(project)
+    root = (project or settings.root).resolve()
+    if not (root / "schema.hcl").is_file():
+        raise ConfigError(f"no schema.hcl in {root}")
+    atlas, live, dev = _atlas_for(to_direct(resolve_url(url, settings)), root, environ, settings)
+    return _schema_diff(atlas, live, f"file://{root / 'schema.hcl'}", dev)
+
+
+def _atlas_for(
+    direct: str, root: Path, environ: dict[str, str] | None, settings: Settings,
+) -> tuple[Atlas, str, str]:
+    """The Atlas client for a project, the live database's URL for Atlas and the dev database's."""
+    from pydb.atlas import Atlas
+
+    live = to_atlas(direct)
+    atlas = Atlas(cwd=root, settings=settings,
+                  environ=environ if environ is not None else atlas_environ("ci", settings))
+    dev = atlas.environ("ci").get("PYDB_DEV_URL", "")
+    if not dev:
+        raise ConfigError("no dev database for Atlas: set ATLAS_DEV_URL, or start the local one with `pydb dev up`")
+    return atlas, live, dev
 
 
 def _applied_dir(atlas: Atlas, migrations: Path, applied: set[str], tmp: Path) -> Path | None:

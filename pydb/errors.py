@@ -62,6 +62,15 @@ class BranchError(PydbError):
     """A branch cannot be created, found or deleted."""
 
 
+class NeonAPIError(BranchError):
+    """Neon's API refused a call or did not answer it: the HTTP `status` and Neon's `request_id`, when known."""
+
+    def __init__(self, message: str, *, status: int | None = None, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.request_id = request_id
+
+
 class ProductionGuardError(PydbError):
     """A write to a production database was refused without an explicit opt-in."""
 

@@ -16,10 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import filelock
-
-from pydb.config import Settings, load_settings
-from pydb.errors import ConfigError, LocalServerError, translate_driver_errors
+from pydb.config import load_settings
+from pydb.errors import LocalServerError, translate_driver_errors
 
 APP_DATABASE = "pydb"
 DEV_DATABASE = "pydb_dev"
@@ -125,6 +123,7 @@ class LocalServer:
         self.log_file = self.log_dir / "postgres.log"
         self.config_file = self.state / "server.json"
         self.lock_file = self.state / "lock"
+        self.atlas_env_file = self.state / "atlas.env"
 
     # -- public API -------------------------------------------------------------------------
 
@@ -142,6 +141,7 @@ class LocalServer:
                 note = self._start()
             created = self._ensure_databases()
             port = self._port()
+            self._write_atlas_env(port)
             return UpResult(action, server_url(port), server_url(port, DEV_DATABASE), created, note)
 
     def down(self) -> bool:
@@ -191,6 +191,8 @@ class LocalServer:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
+        import filelock
+
         with filelock.FileLock(self.lock_file):
             yield
 
@@ -219,6 +221,16 @@ class LocalServer:
         tmp = self.config_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"port": port, "version": self.postgres_version()}, indent=2) + "\n")
         tmp.replace(self.config_file)
+
+    def _write_atlas_env(self, port: int) -> None:
+        """Save the URLs atlas.hcl's local env reads, for .venv/bin/atlas to use while the server runs."""
+        from pydb.urls import to_atlas
+
+        url, dev = to_atlas(server_url(port)), to_atlas(server_url(port, DEV_DATABASE))
+        lines = [f"PYDB_LOCAL_URL='{url}'", f"PYDB_LOCAL_DEV_URL='{dev}'", f"PYDB_DEV_URL='{dev}'"]
+        tmp = self.atlas_env_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text("\n".join(lines) + "\n")
+        tmp.replace(self.atlas_env_file)
 
     def _check_state(self) -> None:
         """Refuse a .pydb/ that holds something other than a pydb server of this PostgreSQL."""
@@ -407,16 +419,3 @@ class LocalServer:
                 row = conn.execute(query).fetchone()
                 counts[name] = int(row[0]) if row else 0
         return counts
-
-
-def resolve_url(url: str | None = None, settings: Settings | None = None) -> str:
-    """Return the URL to use: the argument, else DATABASE_URL, else the running local database."""
-    if url:
-        return url
-    settings = settings or load_settings()
-    if settings.database_url:
-        return settings.database_url
-    server = LocalServer(settings.state)
-    if server.is_running():
-        return server.url()
-    raise ConfigError("no database: set DATABASE_URL, or start the local one with `pydb dev up`")

@@ -46,15 +46,30 @@ def to_libpq(url: str) -> str:
 
 
 def to_atlas(url: str, *, schema: str = "public") -> str:
-    """Return the URL for Atlas: postgres:// scheme, scoped to one schema, sslmode kept or disabled locally."""
+    """Return the URL for Atlas: postgres:// scheme, scoped to one schema, sslmode kept or disabled locally.
+
+    Atlas's Go driver (lib/pq) knows neither libpq's `channel_binding` nor its `hostaddr`. The first
+    is dropped (the TLS session is still required). With `hostaddr`, libpq connects to that address
+    and keeps the host name for TLS, so Atlas is given the address as its host (the first one of a
+    list); sslmode is then kept as set, or chosen from the host name. Real Neon URLs carry no hostaddr.
+    """
     _scheme, netloc, path, query, fragment = _split(url)
     params = dict(query)
-    # Atlas's Go driver (lib/pq) does not know channel_binding; the TLS session is still required.
     params.pop("channel_binding", None)
+    address = params.pop("hostaddr", "").split(",")[0].strip()
+    if address:
+        netloc = _with_host(netloc, address)
     params["search_path"] = schema
     if "sslmode" not in params:
         params["sslmode"] = "disable" if is_local_host(host(url)) else "require"
     return urlunsplit(("postgres", netloc, path, urlencode(params), fragment))
+
+
+def _with_host(netloc: str, address: str) -> str:
+    userinfo, _, hostport = netloc.rpartition("@")
+    port = urlsplit(f"//{hostport}").port
+    shown = f"[{address}]" if ":" in address else address
+    return (f"{userinfo}@" if userinfo else "") + shown + (f":{port}" if port else "")
 
 
 def host(url: str) -> str:

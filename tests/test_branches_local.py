@@ -105,6 +105,24 @@ def test_reset_recreates_the_branch_from_its_parent(branches: LocalBranches, pyd
     assert _emails(branches.url(name)) == ["ada@example.com", "bob@example.com", "later@example.com"]
 
 
+def test_reset_can_keep_the_old_copy_as_a_branch_with_the_children(branches: LocalBranches) -> None:
+    name, kept, child = _name("reset"), _name("kept"), _name("child")
+    created = branches.create(name)
+    assert created.url is not None
+    _add_user(created.url, "scratch@example.com")
+    branches.create(child, name)
+
+    reset = branches.reset(name, preserve_under=kept)
+
+    assert (reset.name, reset.parent) == (name, branches.default_parent)
+    assert _emails(branches.url(name)) == ["ada@example.com", "bob@example.com"]
+    assert _emails(branches.url(kept)) == ["ada@example.com", "bob@example.com", "scratch@example.com"]
+    parents = {b.name: b.parent for b in branches.list() if b.name in (name, kept, child)}
+    assert parents == {name: branches.default_parent, kept: branches.default_parent, child: kept}
+    with pytest.raises(BranchError, match=f"branch {kept} already exists"):
+        branches.reset(name, preserve_under=kept)
+
+
 @pytest.mark.parametrize("bad", ["x'; DROP DATABASE pydb; --", 'a"b', "semi;colon", "Upper", "", "-lead", "a" * 42])
 def test_names_with_quotes_semicolons_or_capitals_are_refused(branches: LocalBranches, bad: str) -> None:
     with pytest.raises(BranchError, match="invalid branch name"):

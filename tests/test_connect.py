@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shutil
 import socket
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -18,8 +15,7 @@ import sqlalchemy as sa
 import pydb
 from pydb.database import Database
 from pydb.errors import ConnectError
-from pydb.local import SERVER_OS_USER, LocalServer
-from pydb.urls import port as port_of
+from pydb.local import LocalServer
 from pydb.urls import with_database
 from tests.helpers import new_state_dir
 
@@ -88,52 +84,6 @@ def test_the_cli_masks_passwords_in_errors(password_server: str) -> None:
 
 
 # -- Neon's pooler: PgBouncer in transaction mode ------------------------------------------------------
-
-
-@pytest.fixture
-def pgbouncer(pydb_server: LocalServer, pydb_database: str, tmp_path: Path) -> Iterator[str]:
-    """A real PgBouncer (Debian's package) in transaction mode in front of this test's database.
-
-    Returns a URL whose host looks like a Neon pooled endpoint (`ep-…-pooler`) while `hostaddr`
-    sends the connection to the local PgBouncer, so pydb's own host detection is what is tested.
-    """
-    binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
-    if not os.path.exists(binary):
-        pytest.skip("pgbouncer is not installed (make test installs it with apt-get when run as root)")
-    port = _free_port()
-    folder = tmp_path / "pgbouncer"
-    folder.mkdir()
-    (folder / "userlist.txt").write_text('"postgres" ""\n')
-    (folder / "pgbouncer.ini").write_text(
-        "[databases]\n"
-        f"* = host=127.0.0.1 port={port_of(pydb_server.url())}\n"
-        "[pgbouncer]\n"
-        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
-        f"auth_type = trust\nauth_file = {folder / 'userlist.txt'}\n"
-        "pool_mode = transaction\ndefault_pool_size = 1\nmax_client_conn = 50\n"
-        "ignore_startup_parameters = extra_float_digits\n"
-    )
-    folder.chmod(0o755)
-    for parent in folder.parents:
-        if parent == Path("/tmp"):
-            break
-        parent.chmod(parent.stat().st_mode | 0o005)
-    command = [binary, str(folder / "pgbouncer.ini")]
-    if os.geteuid() == 0:
-        command[1:1] = ["-u", SERVER_OS_USER]  # PgBouncer refuses to run as root
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None
-    printed = []
-    # PgBouncer logs "process up" once it listens; a line of nothing means it exited.
-    while "process up" not in (line := proc.stderr.readline()):
-        printed.append(line)
-        if not line:
-            proc.kill()
-            pytest.fail(f"pgbouncer did not start: {''.join(printed)}")
-    database = pydb_database.rsplit("/", 1)[1].split("?")[0]
-    yield f"postgresql://postgres@ep-pydb-test-pooler.eu-central-1.aws.neon.tech:{port}/{database}?hostaddr=127.0.0.1"
-    proc.terminate()
-    proc.communicate(timeout=10)
 
 
 def _workload(db: Database) -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import REPO, AtlasRunner, Run, add_migration, run_pydb
+from tests.helpers import REPO, AtlasRunner, Run, add_migration, git, run_pydb
 
 DROP_PASSWORD = ('  column "password_hash" {\n    type = varchar(255)\n    null = true\n  }\n', "")
 USAGE_TABLE_START = 'table "ai_usage_log" {'
@@ -197,29 +196,20 @@ def test_the_same_index_without_the_txmode_directive_is_flagged(
     assert "PG103" in errors
 
 
-def _git(project: Path, *args: str) -> str:
-    result = subprocess.run(
-        ["git", "-c", "user.name=pydb tests", "-c", "user.email=tests@example.com", *args],
-        cwd=project, capture_output=True, text=True, check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_git_base_lints_the_migrations_added_on_the_branch(
     atlas: AtlasRunner, project: Path, pydb_dev_database: str,
 ) -> None:
-    _git(project, "init", "-q", "-b", "main")
-    _git(project, "add", ".")
-    _git(project, "commit", "-q", "-m", "base")
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", ".")
+    git(project, "commit", "-q", "-m", "base")
     assert _pydb_lint(project, pydb_dev_database, "--git-base", "main").returncode == 0
 
-    _git(project, "checkout", "-q", "-b", "feature")
+    git(project, "checkout", "-q", "-b", "feature")
     _edit_schema(project, *DROP_PASSWORD)
     created = _new_migration(atlas, project, "drop_password")
-    _git(project, "add", ".")
-    _git(project, "commit", "-q", "-m", "drop password_hash")
+    git(project, "add", ".")
+    git(project, "commit", "-q", "-m", "drop password_hash")
 
     result = _pydb_lint(project, pydb_dev_database, "--git-base", "main")
     assert result.returncode == 1

@@ -20,7 +20,6 @@ from pydb.local import LocalServer
 from pydb.relations import relations_of
 from pydb.seed import load_seed
 from pydb.testing import scratch_database
-from pydb.urls import to_atlas
 from tests.helpers import REPO, run_pydb
 
 FIXTURE = Path(__file__).parent / "fixtures" / "realworld.sql"
@@ -232,9 +231,9 @@ def test_drift_warns_naming_what_schema_hcl_cannot_hold(filled: str, pydb_dev_da
             f"(Atlas does not compare them): {UNMANAGED}.") in result.stdout
 
 
-def test_a_push_warns_naming_what_schema_hcl_cannot_hold(filled: str, pydb_dev_database: str) -> None:
-    env = dict(os.environ, PYDB_LOCAL_URL=to_atlas(filled), PYDB_LOCAL_DEV_URL=to_atlas(pydb_dev_database))
-    result = subprocess.run([str(Path(sys.prefix) / "bin" / "atlas"), "schema", "apply", "--env", "local",
+def test_a_push_to_the_dev_env_warns_naming_what_schema_hcl_cannot_hold(filled: str, pydb_dev_database: str) -> None:
+    env = dict(os.environ, DATABASE_URL=filled, ATLAS_DEV_URL=pydb_dev_database)
+    result = subprocess.run([str(Path(sys.prefix) / "bin" / "atlas"), "schema", "apply", "--env", "dev",
                              "--dry-run"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     assert f"cannot express with this Atlas build: {UNMANAGED}." in result.stderr

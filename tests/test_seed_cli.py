@@ -11,13 +11,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from pytest_httpserver import HTTPServer
 
 from pydb.errors import ProductionGuardError
 from pydb.local import LocalServer
 from pydb.seed import check_production
 from pydb.testing import scratch_database
 from tests.helpers import GOOD, Run, contents, popen_pydb, run_pydb, snapshot
+from tests.neon_double import PASSWORD, NeonDouble
 
 BAD = """\
 users:
@@ -109,33 +109,33 @@ def test_production_is_refused_without_the_flag(pydb_database: str, tmp_path: Pa
     assert len(contents(pydb_database)["users"]) == 2
 
 
-def test_neon_default_branch_is_production(monkeypatch: pytest.MonkeyPatch, httpserver: HTTPServer) -> None:
-    """Neon's cloud is not reachable here: a local HTTP server replays Neon API v2 answers
-    (GET endpoint, GET branch) shaped like its published reference."""
-    project = "shiny-wind-028834"
-    base = f"/api/v2/projects/{project}"
-    for endpoint, branch, default in (("ep-main-123", "br-main-1", True), ("ep-feature-456", "br-feature-2", False)):
-        httpserver.expect_request(f"{base}/endpoints/{endpoint}", method="GET").respond_with_json(
-            {"endpoint": {"id": endpoint, "project_id": project, "branch_id": branch, "type": "read_write"}})
-        httpserver.expect_request(f"{base}/branches/{branch}", method="GET").respond_with_json(
-            {"branch": {"id": branch, "project_id": project, "name": branch, "default": default}})
+def test_neon_default_branch_is_production(monkeypatch: pytest.MonkeyPatch, neon_api: NeonDouble,
+                                           neon_env: dict[str, str]) -> None:
+    """Neon's cloud is not reachable here: the local Neon API double (tests/neon_double.py), checked
+    against Neon's OpenAPI spec, says which branch is the default one."""
+    from pydb.branches.neon import NeonBranches
+
+    client = NeonBranches(neon_env["NEON_API_KEY"], neon_env["NEON_PROJECT_ID"], api_url=neon_env["NEON_API_URL"])
+    client.create("feature")
+    main, other = client.url("main"), client.url("feature", pooled=True)
+    client.close()
+    asked_before = len(neon_api.requests)
     monkeypatch.delenv("PYDB_ENV", raising=False)
-    main = "postgresql://app:placeholder-password@ep-main-123.us-east-2.aws.neon.tech/app?sslmode=require"
-    other = "postgresql://app:placeholder-password@ep-feature-456-pooler.us-east-2.aws.neon.tech/app?sslmode=require"
     monkeypatch.delenv("NEON_API_KEY", raising=False)
     check_production(main)  # without Neon credentials pydb cannot ask, and says so nowhere: not refused
-    assert len(httpserver.log) == 0
-    monkeypatch.setenv("NEON_API_KEY", "napi_testkey")
-    monkeypatch.setenv("NEON_PROJECT_ID", project)
-    monkeypatch.setenv("NEON_API_URL", httpserver.url_for("/api/v2"))
+    assert len(neon_api.requests) == asked_before
+    for name, value in neon_env.items():
+        monkeypatch.setenv(name, value)
     check_production(other)
-    with pytest.raises(ProductionGuardError, match=r"ep-main-123.* default \(production\) branch") as info:
+    with pytest.raises(ProductionGuardError, match=r"ep-.* default \(production\) branch") as info:
         check_production(main)
-    assert "placeholder-password" not in str(info.value) and "napi_testkey" not in str(info.value)
+    assert PASSWORD not in str(info.value) and neon_api.api_key not in str(info.value)
     check_production("postgresql://postgres@127.0.0.1:5432/pydb")  # not a Neon host: not asked
-    asked = [request.path for request, _ in httpserver.log]
-    assert asked == [f"{base}/endpoints/ep-feature-456", f"{base}/branches/br-feature-2",
-                     f"{base}/endpoints/ep-main-123", f"{base}/branches/br-main-1"]
+    feature, default = neon_api.branch("feature"), neon_api.branch("main")
+    assert neon_api.sent()[asked_before:] == [
+        ("GET", f"endpoints/{feature.endpoint_id}"), ("GET", f"branches/{feature.id}"),
+        ("GET", f"endpoints/{default.endpoint_id}"), ("GET", f"branches/{default.id}"),
+    ]
 
 
 def _big_seed(users: int, usage: int) -> str:

@@ -40,3 +40,19 @@ def test_pooled_and_direct_hosts() -> None:
 def test_not_a_postgres_url() -> None:
     with pytest.raises(ConfigError, match="not a PostgreSQL URL"):
         to_atlas("mysql://u:pw@h/db")
+
+
+def test_atlas_form_connects_to_hostaddr_as_libpq_does() -> None:
+    double = ("postgresql://postgres:pw@ep-quiet-dew-123456.us-east-2.aws.neon.tech:5544/neon_br-1"
+              "?sslmode=disable&hostaddr=127.0.0.1")
+    assert to_atlas(double) == "postgres://postgres:pw@127.0.0.1:5544/neon_br-1?sslmode=disable&search_path=public"
+    # No sslmode given: chosen from the host name, which still says Neon.
+    assert "sslmode=require" in to_atlas(double.replace("sslmode=disable&", ""))
+    assert to_atlas("postgresql://u@db.example.com/app?hostaddr=::1,10.0.0.2") == (
+        "postgres://u@[::1]/app?search_path=public&sslmode=require"
+    )
+    # A real Neon URL has no hostaddr: Atlas gets the Neon host itself.
+    assert to_atlas(to_direct(NEON)) == (
+        "postgres://app:s3cr%40t@ep-cool-rain-123456.eu-central-1.aws.neon.tech/neondb"
+        "?sslmode=require&search_path=public"
+    )

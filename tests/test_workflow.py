@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
@@ -10,39 +9,27 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, cache_dir, made_once
 
 WORKFLOW = REPO / ".github" / "workflows" / "database.yml"
 ACTIONLINT_VERSION = "v1.7.7"
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("PYDB_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "pydb"
+def _build_actionlint(binary: Path) -> None:
+    go = shutil.which("go")
+    if go is None:
+        pytest.skip("Go is not installed, and actionlint is built from source with it (apt-get install golang-go)")
+    env = dict(os.environ, GOTOOLCHAIN="local", GOBIN=str(binary.parent), CGO_ENABLED="0")
+    result = subprocess.run(
+        [go, "install", f"github.com/rhysd/actionlint/cmd/actionlint@{ACTIONLINT_VERSION}"],
+        env=env, capture_output=True, text=True, timeout=600, check=False,
     )
-    return Path(base) / "actionlint" / ACTIONLINT_VERSION
+    assert result.returncode == 0, result.stderr
 
 
 def _actionlint() -> Path:
     """actionlint built from the Go module proxy once, into the shared cache."""
-    folder = _cache_dir()
-    binary = folder / "actionlint"
-    if binary.is_file():
-        return binary
-    go = shutil.which("go")
-    if go is None:
-        pytest.skip("Go is not installed, and actionlint is built from source with it (apt-get install golang-go)")
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not binary.is_file():
-            env = dict(os.environ, GOTOOLCHAIN="local", GOBIN=str(folder), CGO_ENABLED="0")
-            result = subprocess.run(
-                [go, "install", f"github.com/rhysd/actionlint/cmd/actionlint@{ACTIONLINT_VERSION}"],
-                env=env, capture_output=True, text=True, timeout=600, check=False,
-            )
-            assert result.returncode == 0, result.stderr
-    return binary
+    return made_once(cache_dir("actionlint", ACTIONLINT_VERSION) / "actionlint", _build_actionlint)
 
 
 def test_the_workflow_passes_actionlint() -> None:
@@ -56,13 +43,13 @@ def test_the_workflow_passes_actionlint() -> None:
 def test_the_workflow_gates_deploys_and_cleans_up() -> None:
     text = WORKFLOW.read_text()
     for step in (
-        "neondatabase/create-branch-action@v6",
-        "neondatabase/delete-branch-action@v3",
-        'pydb lint --git-base "origin/$BASE_REF"',
-        "atlas migrate apply --env prod --dry-run",
-        "DATABASE_URL: ${{ steps.branch.outputs.db_url }}",
-        "pydb seed seed.yaml",
-        "pydb drift",
+        "scripts/pr_branch.sh lint | tee lint.txt",
+        "scripts/pr_branch.sh create",
+        "scripts/pr_branch.sh plan | tee plan.txt",
+        "scripts/pr_branch.sh deploy",
+        "scripts/pr_branch.sh seed",
+        "scripts/pr_branch.sh drift",
+        "scripts/pr_branch.sh delete",
         "pytest -n 2 -q",
         "gh pr comment",
         "DATABASE_URL: ${{ secrets.DATABASE_URL }}",
@@ -70,3 +57,5 @@ def test_the_workflow_gates_deploys_and_cleans_up() -> None:
         assert step in text, step
     # The pooled URL never reaches Atlas: DDL and session locks need the direct host.
     assert "pooled" not in text.replace("-pooler URL is refused", "")
+    script = (REPO / "scripts" / "pr_branch.sh").read_text()
+    assert "pooled" not in script and "on_branch atlas migrate apply --env prod" in script

@@ -43,6 +43,7 @@ SYNCED = "Schemas are synced, no changes to be made."
 class AtlasResult:
     """What one Atlas command printed, and its exit code."""
 
+    args: tuple[str, ...]  # the arguments after the binary
     stdout: str
     stderr: str
     exit_code: int
@@ -270,9 +271,9 @@ class Atlas:
             [str(binary), *argv], cwd=self.cwd, env=self.environ(env if env is not None else env_name(argv)),
             stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False,
         )
-        result = AtlasResult(proc.stdout, proc.stderr, proc.returncode)
+        result = AtlasResult(tuple(argv), proc.stdout, proc.stderr, proc.returncode)
         if check and result.exit_code != 0:
-            raise _failure(argv, result)
+            raise _failure(result)
         return result
 
     def _json(self, args: list[str], *, env: str | None = None) -> dict[str, Any]:
@@ -289,7 +290,7 @@ class Atlas:
         result = self.run(*args, "--format", JSON_FORMAT, env=env, check=False)
         data = _decode(result.stdout)
         if data is None:
-            raise _failure(args, result)
+            raise _failure(result)
         return data, result
 
 
@@ -302,8 +303,8 @@ def first_error(stderr: str, stdout: str = "") -> str:
     return lines[-1].strip() if lines else "no output"
 
 
-def _failure(args: list[str], result: AtlasResult) -> AtlasError:
-    command = " ".join(a for a in args[:2] if not a.startswith("-"))
+def _failure(result: AtlasResult) -> AtlasError:
+    command = " ".join(a for a in result.args[:2] if not a.startswith("-"))
     return AtlasError(
         f"atlas {command} failed: {mask_password(first_error(result.stderr, result.stdout))}",
         stderr=mask_password(result.stderr), exit_code=result.exit_code,

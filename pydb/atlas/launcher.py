@@ -1,7 +1,9 @@
-"""`.venv/bin/atlas` (pydb.atlas.launcher): hand Atlas the URLs of atlas.hcl, then exec the binary.
+"""`python -m pydb.atlas.launcher` (the slow path of .venv/bin/atlas): hand Atlas the URLs of atlas.hcl, then exec it.
 
-The local server is started when an env needs it, and `schema apply --env dev` is refused before
-anything runs when its plan drops data (unless `--var allow_drop=true`).
+The local server is started when an env needs it; `schema apply --env dev` is refused before anything
+runs when its plan drops data (unless `--var allow_drop=true`), and warns naming what the shared
+database holds that schema.hcl cannot express. pydb/atlas/atlas.sh runs `--env local` commands
+directly while the local server runs.
 """
 
 from __future__ import annotations
@@ -46,11 +48,9 @@ def guard_destructive_push(args: list[str], atlas: Atlas) -> None:
 
 
 def unmanaged_push_warning(args: list[str], environ: dict[str, str]) -> str | None:
-    """For `schema apply` of the local or dev env: a warning naming what the target holds that Atlas cannot see."""
-    if args[:2] != ["schema", "apply"]:
-        return None
-    target = {"local": environ.get("PYDB_LOCAL_URL"), "dev": environ.get("PYDB_TARGET_URL")}.get(env_name(args) or "")
-    if not target:
+    """For `schema apply --env dev`: a warning naming what the shared database holds that Atlas cannot see."""
+    target = environ.get("PYDB_TARGET_URL")
+    if args[:2] != ["schema", "apply"] or env_name(args) != "dev" or not target:
         return None
     from pydb.describe import unmanaged_objects, unmanaged_warning
 

@@ -71,8 +71,8 @@ class BranchBackend(Protocol):
         """Delete a branch and its data."""
         ...
 
-    def reset(self, name: str) -> Branch:
-        """Make a branch a fresh copy of its parent again."""
+    def reset(self, name: str, *, preserve_under: str | None = None) -> Branch:
+        """Make a branch a fresh copy of its parent again (its old state kept as branch preserve_under if given)."""
         ...
 
 
@@ -122,9 +122,9 @@ def delete_branch(name: str, *, where: BranchBackend | None = None) -> None:
     (where or backend()).delete(name)
 
 
-def reset_branch(name: str, *, where: BranchBackend | None = None) -> Branch:
-    """Recreate a branch from its parent, discarding its changes."""
-    return (where or backend()).reset(name)
+def reset_branch(name: str, *, preserve_under: str | None = None, where: BranchBackend | None = None) -> Branch:
+    """Recreate a branch from its parent: its changes are discarded, or kept as branch preserve_under."""
+    return (where or backend()).reset(name, preserve_under=preserve_under)
 
 
 def is_default_branch(url_or_branch: str | Branch, *, settings: Settings | None = None) -> bool:

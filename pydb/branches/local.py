@@ -120,17 +120,28 @@ class LocalBranches:
             self._meta(conn, database)
             self._drop(conn, database, f"branch {name}")
 
-    def reset(self, name: str) -> Branch:
-        """Recreate branch name from its parent; the branch is left as it was if that fails."""
+    def reset(self, name: str, *, preserve_under: str | None = None) -> Branch:
+        """Recreate branch name from its parent, keeping the old copy as branch preserve_under if given.
+
+        The branch is left as it was if that fails. Branches made from the old copy then count it as
+        their parent, as on Neon.
+        """
         database = branch_database(name)
+        kept = branch_database(preserve_under) if preserve_under else None
         with self._connect() as conn:
             old = self._meta(conn, database)
             if not self._exists(conn, old.parent_database):
                 raise BranchError(f"cannot reset branch {name}: its parent {old.parent} no longer exists")
+            if kept and self._exists(conn, kept):
+                raise BranchError(f"branch {preserve_under} already exists")
             fresh = "pydb_reset_" + uuid.uuid4().hex[:12]
             self._copy(conn, fresh, _Meta(name, old.parent, old.parent_database, datetime.now(UTC)))
             try:
-                self._drop(conn, database, f"branch {name}")
+                if preserve_under and kept:
+                    self._keep(conn, old, database, _Meta(preserve_under, old.parent, old.parent_database,
+                                                          old.created_at))
+                else:
+                    self._drop(conn, database, f"branch {name}")
             except BaseException:
                 self._discard(conn, fresh)
                 raise
@@ -226,8 +237,7 @@ class LocalBranches:
         except psycopg.Error as err:
             raise BranchError(f"cannot create branch {meta.name}: {str(err).strip()}") from err
         try:
-            self._execute(conn, sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-                sql.Identifier(database), sql.Literal(meta.to_json())))
+            self._comment_on(conn, database, meta)
         except BaseException:
             self._discard(conn, database)
             raise
@@ -245,6 +255,26 @@ class LocalBranches:
             raise self._busy(conn, database, label, f"drop {label}") from err
         except psycopg.Error as err:
             raise BranchError(f"cannot drop {label}: {str(err).strip()}") from err
+
+    def _keep(self, conn: psycopg.Connection[Any], old: _Meta, database: str, kept: _Meta) -> None:
+        """Rename the branch's database to the branch kept, and make its children children of that one."""
+        target = branch_database(kept.name)
+        try:
+            rename_database(conn, database, target)
+        except psycopg.errors.ObjectInUse as err:
+            raise self._busy(conn, database, f"branch {old.name}", f"rename {old.name}") from err
+        except psycopg.Error as err:
+            raise BranchError(f"cannot keep branch {old.name} as {kept.name}: {str(err).strip()}") from err
+        self._comment_on(conn, target, kept)
+        rows = self._execute(conn, "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database").fetchall()
+        for child_database, comment in rows:
+            child = _Meta.from_comment(comment)
+            if child is not None and child.parent_database == database:
+                self._comment_on(conn, child_database, _Meta(child.name, kept.name, target, child.created_at))
+
+    def _comment_on(self, conn: psycopg.Connection[Any], database: str, meta: _Meta) -> None:
+        self._execute(conn, sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+            sql.Identifier(database), sql.Literal(meta.to_json())))
 
     def _describe(self, conn: psycopg.Connection[Any], database: str) -> Branch:
         meta = self._meta(conn, database)

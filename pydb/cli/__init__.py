@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from pydb.cli import branch, dev, explore, migrate, seed
+from pydb.cli import branch, dev, explore, migrate, seed, studio
 from pydb.config import Settings, load_settings
 from pydb.errors import PydbError
 from pydb.urls import mask_password
@@ -48,7 +48,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = settings.replace(debug=True) if debug else settings
 
 
-for _module in (dev, seed, branch, migrate, explore):
+for _module in (dev, seed, branch, migrate, explore, studio):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from pydb.cli.options import pass_settings
+from pydb.cli.options import json_option, pass_settings
 from pydb.config import Settings
 from pydb.urls import mask_password
 
@@ -50,7 +50,7 @@ def create_cmd(settings: Settings, name: str, parent: str | None) -> None:
 
 
 @branch.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print the branches as JSON.")
+@json_option("the branches")
 @pass_settings
 def list_cmd(settings: Settings, as_json: bool) -> None:
     """List the branches with their parent, size and creation time.
@@ -100,7 +100,7 @@ def url_cmd(settings: Settings, name: str, pooled: bool) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_settings
 def delete_cmd(settings: Settings, name: str, yes: bool) -> None:
-    """Delete branch NAME and its data.
+    """Delete branch NAME and its data (on Neon a soft delete: recoverable for 7 days, see docs/neon.md).
 
     Example: pydb branch delete feature-x --yes
     """
@@ -116,19 +116,24 @@ def delete_cmd(settings: Settings, name: str, yes: bool) -> None:
 
 @branch.command("reset")
 @click.argument("name")
+@click.option("--preserve-under", metavar="KEPT",
+              help="Keep NAME's current state as branch KEPT (with NAME's child branches); "
+                   "Neon needs it when NAME has children.")
 @pass_settings
-def reset_cmd(settings: Settings, name: str) -> None:
-    """Make branch NAME a fresh copy of its parent again, discarding its changes.
+def reset_cmd(settings: Settings, name: str, preserve_under: str | None) -> None:
+    """Make branch NAME a fresh copy of its parent again, discarding its changes (or keeping them as KEPT).
 
-    Example: pydb branch reset feature-x
+    Example: pydb branch reset feature-x --preserve-under feature-x-old
     """
     from pydb.branches import backend, format_size
 
     where = backend(settings)
     start = time.perf_counter()
-    reset = where.reset(name)
+    reset = where.reset(name, preserve_under=preserve_under)
     size = f" ({format_size(reset.size)})" if reset.size is not None else ""
     click.echo(f"branch {reset.name} reset from {reset.parent}{size} in {_elapsed(start)}")
+    if preserve_under:
+        click.echo(f"its previous state is branch {preserve_under}")
 
 
 COMMANDS = [branch]

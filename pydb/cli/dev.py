@@ -6,7 +6,7 @@ import json
 
 import click
 
-from pydb.cli.options import pass_settings
+from pydb.cli.options import json_option, pass_settings
 from pydb.config import Settings
 from pydb.urls import mask_password
 
@@ -55,7 +55,7 @@ def dev_down(settings: Settings) -> None:
 
 @dev.command("url")
 @click.option("--dev", "dev_db", is_flag=True, help="Print the Atlas dev database's URL instead.")
-@click.option("--json", "as_json", is_flag=True, help="Print both URLs (and their Atlas forms) as JSON.")
+@json_option("both URLs (and their Atlas forms)")
 @pass_settings
 def dev_url(settings: Settings, dev_db: bool, as_json: bool) -> None:
     """Print the local database's URL, starting the server if needed.
@@ -76,7 +76,7 @@ def dev_url(settings: Settings, dev_db: bool, as_json: bool) -> None:
 
 
 @dev.command("status")
-@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@json_option("the status")
 @pass_settings
 def dev_status(settings: Settings, as_json: bool) -> None:
     """Say whether the local database runs, where, which PostgreSQL, and its tables with row counts.

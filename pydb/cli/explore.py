@@ -19,8 +19,8 @@ def describe_cmd(settings: Settings, url: str | None) -> None:
 
     Example: pydb describe
     """
+    from pydb.config import resolve_url
     from pydb.describe import describe, format_schema
-    from pydb.local import resolve_url
 
     click.echo(format_schema(describe(resolve_url(url, settings), settings=settings)))
 

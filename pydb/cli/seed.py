@@ -33,7 +33,7 @@ def seed(settings: Settings, file: str, url: str | None, dry_run: bool, reset: b
 
     Example: pydb seed seed.yaml --dry-run
     """
-    from pydb.local import resolve_url
+    from pydb.config import resolve_url
     from pydb.seed import check_production, load_seed
 
     target = resolve_url(url, settings)

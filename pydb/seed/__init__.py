@@ -33,7 +33,7 @@ def load_seed(
     allow_production: bool = False, progress: ProgressCallback | None = None, settings: Settings | None = None,
 ) -> SeedReport:
     """Validate a seed file against the database's schema and load it in one transaction."""
-    from pydb.local import resolve_url
+    from pydb.config import resolve_url
     from pydb.tuning import collector_paused
 
     settings = settings or load_settings()
