@@ -1,7 +1,8 @@
 """seed_load: `pydb seed` of a 130k-row file vs hand-written loaders of the same rows.
 
 Data (fixed random seed 42): 10,000 users, 20,000 projects, 100,000 ai_usage_log rows = 130,000 rows,
-written once as a seed file (users named with `_id`, projects and usage rows pointing at them with `!ref`).
+written once as a seed file (users named with `_id`, projects and usage rows pointing at them with `!ref`),
+and once as three CSV files named by a seed file (`users: !csv users.csv`, same `_id` and `!ref NAME` cells).
 Each sample loads into a fresh copy of the migrated schema (creating it is not timed).
 Contenders, interleaved round by round:
   - psycopg COPY (text) of rows already in memory: the main anchor;
@@ -9,14 +10,21 @@ Contenders, interleaved round by round:
   - row-by-row INSERTs (what a hand-written seed script does), on the rows of every 10th user
     (about 13,000 rows), scaled to 130,000 rows, in fewer rounds because it is slow;
   - pydb: `load_seed(file, url)`, which also reads, parses and validates the YAML file;
-  - pydb re-run: the same file again on the seeded database (nothing changes); the first load
-    starts with empty caches each round, so the re-run finds the plan the first load cached.
-Run: python -m bench.seed_load
+  - pydb from CSV: the same rows from the CSV files;
+  - pydb re-run: the same YAML file again on the seeded database (nothing changes); the first load
+    starts with empty caches each round, so the re-run finds what the first load cached.
+Also measured: peak RSS (VmHWM) of a new process running one first load; CPU seconds of this
+process during the anchor's and pydb's loads (the rest of the time is the server's).
+Run: python -m bench.seed_load   (--profile: the top entries of a profile of one first load, then stop)
 """
 
 from __future__ import annotations
 
+import cProfile
+import csv
+import io
 import os
+import pstats
 import random
 import statistics
 import subprocess
@@ -39,6 +47,7 @@ USERS, PROJECTS, USAGE = 10_000, 20_000, 100_000
 ROWS = USERS + PROJECTS + USAGE
 SUBSET = 10  # row-by-row loads 1/SUBSET of the rows; its times are multiplied by SUBSET
 REPEAT, WARMUP, ROW_BY_ROW_REPEAT = 5, 1, 3
+GOAL, GOAL_CSV, GOAL_RERUN, GOAL_RSS_MIB = 2.0, 1.3, 0.5, 250
 MODELS = ["gpt-4o", "gpt-4o-mini", "o3-mini", "text-embedding-3-small"]
 ENDPOINTS = ["/api/chat", "/api/summarize", "/api/embed"]
 
@@ -72,6 +81,27 @@ def write_seed_file(data: dict[str, list[dict[str, Any]]], path: Path) -> None:
                 f"    estimated_cost: {r['estimated_cost']}", f"    endpoint: {r['endpoint']}",
                 f"    created_at: {r['created_at']}"]
     path.write_text("\n".join(out) + "\n")
+
+
+def write_csv_files(data: dict[str, list[dict[str, Any]]], folder: Path) -> Path:
+    """The same rows as three CSV files, and the seed file that names them."""
+    files = {
+        "users.csv": (["_id", "email", "name", "role"],
+                      [[f"u{i}", u["email"], u["name"], u["role"]] for i, u in enumerate(data["users"])]),
+        "projects.csv": (["owner_id", "name", "status", "description"],
+                         [[f"!ref u{p['owner']}", p["name"], p["status"], p["description"]] for p in data["projects"]]),
+        "usage.csv": (["user_id", "model", "tokens_used", "estimated_cost", "endpoint", "created_at"],
+                      [[f"!ref u{r['user']}", r["model"], r["tokens_used"], r["estimated_cost"], r["endpoint"],
+                        r["created_at"]] for r in data["usage"]]),
+    }
+    for name, (header, rows) in files.items():
+        with open(folder / name, "w", newline="") as handle:
+            out = csv.writer(handle)
+            out.writerow(header)
+            out.writerows(rows)
+    seed = folder / "seed_csv.yaml"
+    seed.write_text("users: !csv users.csv\nprojects: !csv projects.csv\nai_usage_log: !csv usage.csv\n")
+    return seed
 
 
 def tuples(data: dict[str, list[dict[str, Any]]], every: int = 1) -> dict[str, list[tuple[Any, ...]]]:
@@ -163,37 +193,20 @@ def peak_rss_of_seed(path: Path, url: str) -> dict[str, float]:
     return {"seed_mib": int(seeded.stdout.split()[-1]) / 1024, "import_only_mib": int(idle.stdout.split()[-1]) / 1024}
 
 
-def stages(path: Path, url: str) -> dict[str, float]:
-    """Seconds spent reading and parsing, validating, planning and writing, in one first load."""
-    import contextlib
-    import gc
+def profile_first_load(path: Path, url: str, top: int = 25) -> str:
+    """The top entries (by own time, then cumulative) of a cProfile of one first load."""
+    from pydb.seed import load_seed
 
-    from pydb.database import Database
-    from pydb.seed.load import write_plan
-    from pydb.seed.parse import parse_seed
-    from pydb.seed.plan import plan_seed
-    from pydb.seed.validate import validate_seed
-
-    gc.disable()
-    try:
-        t0 = time.perf_counter()
-        doc, _ = parse_seed(path.read_text(), str(path))
-        t1 = time.perf_counter()
-        db = Database(url)
-        tables = db.tables
-        t2 = time.perf_counter()
-        checked, _ = validate_seed(doc, tables)
-        t3 = time.perf_counter()
-        plan, _ = plan_seed(str(path), checked)
-        t4 = time.perf_counter()
-        with contextlib.closing(db.engine.raw_connection()) as proxy:
-            conn: Any = proxy.driver_connection
-            write_plan(conn, plan)
-        t5 = time.perf_counter()
-        db.dispose()
-    finally:
-        gc.enable()
-    return {"parse": t1 - t0, "reflect": t2 - t1, "validate": t3 - t2, "plan": t4 - t3, "write": t5 - t4}
+    os.environ["PYDB_REFLECT_CACHE"] = tempfile.mkdtemp(prefix="pydb-bench-cache-")
+    profile = cProfile.Profile()
+    profile.enable()
+    load_seed(path, url)
+    profile.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profile, stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return out.getvalue()
 
 
 def first_load(path: Path, url: str, folder: Path) -> Any:
@@ -213,35 +226,45 @@ def main() -> None:
     subset = tuples(data, SUBSET)
     subset_rows = sum(len(v) for v in subset.values())
     assert sum(len(v) for v in rows.values()) == ROWS
+    first, rerun = "pydb seed (first load)", "pydb seed (re-run, unchanged)"
+    from_csv = "pydb seed from CSV (first load)"
     samples: dict[str, list[float]] = {
         "psycopg COPY": [], "psycopg executemany": [], "SQLAlchemy Core insert(list)": [],
-        f"row by row (1/{SUBSET} subset, x{SUBSET})": [], "pydb seed (first load)": [],
-        "pydb seed (re-run, unchanged)": [],
+        f"row by row (1/{SUBSET} subset, x{SUBSET})": [], first: [], rerun: [], from_csv: [],
     }
+    cpu: dict[str, list[float]] = {"psycopg COPY": [], first: [], from_csv: []}
     with tempfile.TemporaryDirectory() as folder, fresh_databases() as fresh:
         path = Path(folder) / "seed.yaml"
         write_seed_file(data, path)
+        csv_seed = write_csv_files(data, Path(folder))
         size = path.stat().st_size
+        if "--profile" in sys.argv[1:]:
+            with fresh() as url:
+                print(profile_first_load(path, url))
+            return
 
         def timed(name: str, load: Callable[[str], Any], keep: bool, scale: float = 1.0) -> None:
             with fresh() as url:
-                started = time.perf_counter()
+                started, used = time.perf_counter(), time.process_time()
                 load(url)
                 elapsed = (time.perf_counter() - started) * scale
                 if keep:
                     samples[name].append(elapsed)
-                if name == "pydb seed (first load)":
+                    if name in cpu:
+                        cpu[name].append(time.process_time() - used)
+                if name == first:
                     started = time.perf_counter()
                     report = load_seed(path, url)
-                    rerun = time.perf_counter() - started
+                    again = time.perf_counter() - started
                     assert report.unchanged == ROWS and report.inserted == report.updated == 0
                     if keep:
-                        samples["pydb seed (re-run, unchanged)"].append(rerun)
+                        samples[rerun].append(again)
 
         for round_ in range(WARMUP + REPEAT):
             keep = round_ >= WARMUP
             timed("psycopg COPY", lambda url: load_copy(url, rows), keep)
-            timed("pydb seed (first load)", lambda url: first_load(path, url, Path(folder)), keep)
+            timed(first, lambda url: first_load(path, url, Path(folder)), keep)
+            timed(from_csv, lambda url: first_load(csv_seed, url, Path(folder)), keep)
             timed("psycopg executemany", lambda url: load_executemany(url, rows), keep)
             timed("SQLAlchemy Core insert(list)", lambda url: load_sqlalchemy(url, rows), keep)
             if round_ < WARMUP + ROW_BY_ROW_REPEAT:
@@ -249,33 +272,38 @@ def main() -> None:
                       keep, scale=ROWS / subset_rows)
             print(f"round {round_ + 1}/{WARMUP + REPEAT} done", file=sys.stderr)
         with fresh() as url:
-            breakdown = stages(path, url)
-        with fresh() as url:
             # a first load: empty caches, as in the timed first loads
             os.environ["PYDB_REFLECT_CACHE"] = tempfile.mkdtemp(dir=folder, prefix="cache-")
             rss = peak_rss_of_seed(path, url)
 
     stats = summary(samples, "psycopg COPY")
-    first = statistics.median(samples["pydb seed (first load)"])
-    rerun_ratio = statistics.median(samples["pydb seed (re-run, unchanged)"]) / first
+    ratio = stats[first]["ratio"]
+    ratio_csv = stats[from_csv]["ratio"]
+    rerun_ratio = statistics.median(samples[rerun]) / statistics.median(samples[first])
+    cpu_seconds = {name: statistics.median(values) for name, values in cpu.items()}
     print(f"seed_load: {ROWS:,} rows ({USERS:,} users, {PROJECTS:,} projects, {USAGE:,} ai_usage_log), "
           f"seed file {size / 2**20:.1f} MiB; {REPEAT} rounds after {WARMUP} warm-up "
           f"(row by row: {ROW_BY_ROW_REPEAT} rounds on {subset_rows:,} rows, scaled to {ROWS:,})")
     print(table(stats, "s"))
-    print(f"pydb first load / COPY: {stats['pydb seed (first load)']['ratio']:.2f}x (goal 1.3x); "
-          f"re-run / first load: {rerun_ratio:.2f}x (goal 0.5x)")
-    print("one first load, by stage (s): " + ", ".join(f"{k} {v:.2f}" for k, v in breakdown.items()))
-    print(f"peak RSS of `load_seed` on this file: {rss['seed_mib']:.0f} MiB "
-          f"(a process that only imports pydb.seed: {rss['import_only_mib']:.0f} MiB)")
+    print(f"pydb first load / COPY: {ratio:.2f}x (goal {GOAL}x); from CSV / COPY: {ratio_csv:.2f}x "
+          f"(goal {GOAL_CSV}x); re-run / first load: {rerun_ratio:.2f}x (goal {GOAL_RERUN}x)")
+    print(f"peak RSS of a first load: {rss['seed_mib']:.0f} MiB (goal {GOAL_RSS_MIB} MiB; a process that only "
+          f"imports pydb.seed: {rss['import_only_mib']:.0f} MiB)")
+    print("CPU seconds of this process (median): " + ", ".join(f"{k} {v:.2f}" for k, v in cpu_seconds.items()))
     path_out = write_result(
-        "seed_load", ratio=stats["pydb seed (first load)"]["ratio"], goal=1.3,
-        rerun_ratio=rerun_ratio, rerun_goal=0.5,
+        "seed_load", ratio=ratio, goal=GOAL,
+        ratio_csv=ratio_csv, goal_csv=GOAL_CSV, meets_goal_csv=ratio_csv <= GOAL_CSV,
+        rerun_ratio=rerun_ratio, rerun_goal=GOAL_RERUN, meets_rerun_goal=rerun_ratio <= GOAL_RERUN,
+        peak_rss_mib=rss["seed_mib"], goal_peak_rss_mib=GOAL_RSS_MIB,
+        meets_peak_rss_goal=rss["seed_mib"] <= GOAL_RSS_MIB, import_only_rss_mib=rss["import_only_mib"],
         rows=ROWS, tables={"users": USERS, "projects": PROJECTS, "ai_usage_log": USAGE}, seed_file_bytes=size,
         repetitions=REPEAT, warmup=WARMUP, row_by_row={"repetitions": ROW_BY_ROW_REPEAT, "rows": subset_rows,
                                                        "scaled_by": ROWS / subset_rows},
-        stats=stats, samples=samples, first_load_stages_seconds=breakdown, peak_rss_mib=rss,
+        stats=stats, samples=samples, client_cpu_seconds=cpu_seconds,
         note=("ratio: median pydb load_seed (reads, parses and validates the YAML file, then writes) / median psycopg "
-              "COPY of the same rows already in memory; rerun_ratio: median unchanged re-run / median first load"),
+              "COPY of the same rows already in memory; ratio_csv: the same for the rows from CSV files; "
+              "rerun_ratio: median unchanged re-run / median first load; peak_rss_mib: VmHWM of a new process "
+              "running one first load of the YAML file"),
     )
     print(f"wrote {path_out}")
 

@@ -64,9 +64,11 @@ async def checkin(pooled: Any, *, broken: bool = False) -> None:
 def collector_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector inside the block, then restore it.
 
-    A large seed file becomes millions of small objects that live until the load ends and form no
-    cycles; with the collector on, its full passes rescan them again and again. The pause covers the
-    whole process, so pydb uses it only around its own one-shot batch work (`load_seed`).
+    A seed load makes millions of small containers: most live for one row, and those kept (each
+    `_id`'s key, the keys that find duplicate rows in a table) form no cycles; with the collector on,
+    its passes rescan the kept ones again and again (a quarter of the load's Python time on the
+    benchmark's file). The pause covers the whole process, so pydb uses it only around its own
+    one-shot batch work (`load_seed`).
     """
     was_enabled = gc.isenabled()
     gc.disable()

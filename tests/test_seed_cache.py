@@ -88,3 +88,26 @@ def test_a_changed_file_is_a_miss_and_the_cache_can_be_turned_off(
     monkeypatch.setenv("PYDB_SEED_CACHE", "0")
     load_seed("seed.yaml", pydb_database)
     assert len(parses) == 3
+
+
+def _made_again(url: str, email: str) -> Any:
+    """Delete a user and insert it again, under a key of the database's choosing; return that key."""
+    with psycopg.connect(url) as conn:
+        conn.execute("DELETE FROM users WHERE email = %s", (email,))
+        row = conn.execute("INSERT INTO users (email, name) VALUES (%s, 'Ada') RETURNING id", (email,)).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def test_cached_rows_that_no_longer_fit_the_database_are_read_again(
+    pydb_database: str, seed_file: Any, cache: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parses = _no_parsing(monkeypatch)
+    load_seed(seed_file(GOOD), pydb_database)
+    ada = _made_again(pydb_database, "ada@example.com")  # the cached text's key for Ada no longer fits
+    report = load_seed("seed.yaml", pydb_database)
+    assert len(parses) == 2  # the cached run was rolled back, the file read again
+    assert [(t.table, t.inserted, t.updated, t.unchanged) for t in report.tables] == [
+        ("users", 0, 0, 2), ("projects", 0, 0, 1), ("ai_usage_log", 1, 0, 0)]
+    with psycopg.connect(pydb_database) as conn:
+        assert conn.execute("SELECT user_id FROM ai_usage_log").fetchall() == [(ada,)]

@@ -67,6 +67,7 @@ class _ProgressBar:
         if self._bar is None:
             self._bar = self._stack.enter_context(click.progressbar(length=total, label="writing rows",
                                                                     file=sys.stderr))
+        self._bar.length = total  # an estimate until the whole file is read
         self._bar.update(done - self._bar.pos)
 
 

@@ -1,4 +1,11 @@
-"""Seed data: load a declarative, validated YAML file into the database, idempotently and atomically."""
+"""Seed data: load a declarative, validated YAML file into the database, idempotently and atomically.
+
+The file is read as a stream (pydb/seed/parse.py, pydb/seed/data.py for `!csv` and `!jsonl` tables)
+and each row is checked, planned and written as it comes (pydb/seed/pipeline.py), in one
+transaction that is committed only when the whole file was read without a problem. A refusal by
+the database rolls that back and runs the load again carefully: every row kept until the file is
+read, domain values asked about first, a refused row found by halving.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +15,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 
 from pydb.config import Settings, load_settings, process_environ
-from pydb.errors import ProductionGuardError, SeedError, SeedProblem, translate_driver_errors
-from pydb.seed.load import ProgressCallback, SeedReport, TableReport, write_plan
-from pydb.seed.parse import SeedDocument, parse_seed
-from pydb.seed.plan import SeedPlan, plan_seed
-from pydb.seed.validate import validate_seed
+from pydb.errors import ProductionGuardError, PydbError, SeedError, translate_driver_errors
+from pydb.seed.load import Progress, ProgressCallback, SeedReport, StaleCopyData, TableReport
+from pydb.seed.parse import FileFacts, parse_seed, scan_seed_file
+from pydb.seed.plan import SeedPlan
+from pydb.seed.rows import ReadAgain
 
 __all__ = ["SeedPlan", "SeedReport", "TableReport", "check_production", "check_seed", "load_seed"]
 
@@ -39,63 +47,118 @@ def load_seed(
 def _load(path: str | Path, target: str, *, dry_run: bool, reset: bool,
           progress: ProgressCallback | None, settings: Settings) -> SeedReport:
     from pydb.seed.cache import PlanCache, RecordingEnviron
+    from pydb.seed.pipeline import replay
 
     shown = str(path)
-    data, text = _read(path)
+    facts = _scan(path, shown)
     env = RecordingEnviron(process_environ())
     cache = PlanCache(settings.cache_folder if settings.seed_cache else None)
-    doc = None
-    if not cache.has_plan(data, shown):
-        # A file seen for the first time is parsed before connecting: YAML mistakes come first.
-        doc, problems = parse_seed(text, shown, environ=env)
-        if problems:
-            raise SeedError(problems)
-    engine, tables, fingerprint = _reflect(target, settings)
     try:
-        plan = cache.load_plan(data, shown, fingerprint) if doc is None else None
-        if plan is None:
-            if doc is None:
-                doc, problems = parse_seed(text, shown, environ=env)
-                if problems:
-                    raise SeedError(problems)
-            plan = _plan(doc, tables)
-            fresh = True
-        else:
-            fresh = False
+        engine, tables, fingerprint = _reflect(target, settings)
+    except PydbError:
+        _raise_file_problems(path, shown, facts, env)  # a mistake in the file is told first
+        raise
+    report = SeedReport(shown, dry_run=dry_run, reset=reset)
+    try:
         with translate_driver_errors(target), contextlib.closing(engine.raw_connection()) as proxy:
             conn: Any = proxy.driver_connection
-            report = write_plan(conn, plan, dry_run=dry_run, reset=reset, progress=progress)
-        if fresh:
-            cache.store_plan(data, shown, fingerprint, env.read, plan)
-        return report
+            cached = cache.load(facts.digest, shown, fingerprint, tables)
+            if cached is not None:
+                try:
+                    with conn.cursor() as cur:
+                        report.tables = replay(cur, cached, progress=Progress(progress, 0), reset=reset,
+                                               dry_run=dry_run)
+                    _end(conn, dry_run)
+                    return report
+                except (StaleCopyData, psycopg.Error):
+                    conn.rollback()  # the cached text no longer fits this database: read the file
+            report.tables = _load_file(conn, path, shown, facts, env, tables, fingerprint, cache,
+                                       dry_run=dry_run, reset=reset, progress=progress)
+            return report
     finally:
         engine.dispose()
 
 
+def _load_file(conn: psycopg.Connection[Any], path: str | Path, shown: str, facts: FileFacts, env: Any,
+               tables: dict[str, sa.Table], fingerprint: str, cache: Any, *, dry_run: bool, reset: bool,
+               progress: ProgressCallback | None) -> list[TableReport]:
+    """Read and write the file: streamed first; read by the event reader, or carefully, when that is needed."""
+    from pydb.seed.pipeline import seed_pass
+
+    events, careful = facts.anchors, False
+    while True:
+        stream = parse_seed(Path(path), shown, environ=env, events=events)
+        recorder = cache.recorder()
+        try:
+            with conn.cursor() as cur:
+                result = seed_pass(stream, tables, cur, progress=Progress(progress, facts.rows), sink=recorder,
+                                   careful=careful, reset=reset, dry_run=dry_run, file_tables=facts.tables)
+            _end(conn, dry_run)
+        except ReadAgain:
+            conn.rollback()
+            recorder.discard()
+            events = True
+            continue
+        except psycopg.Error:
+            conn.rollback()
+            recorder.discard()
+            if careful:
+                raise
+            careful = True  # the database refused something: find out what, and where
+            continue
+        except BaseException:
+            with contextlib.suppress(psycopg.Error):
+                conn.rollback()
+            recorder.discard()
+            raise
+        cache.store(recorder, facts.digest, shown, fingerprint, env.read, stream.data_files, result.tables)
+        return result.reports
+
+
+def _end(conn: psycopg.Connection[Any], dry_run: bool) -> None:
+    if dry_run:
+        conn.rollback()
+    else:
+        conn.commit()
+
+
 def check_seed(path: str | Path, tables: dict[str, sa.Table], *, environ: Mapping[str, str] | None = None) -> SeedPlan:
     """Parse a seed file and check it against a schema's tables, writing nothing; SeedError lists every problem."""
-    _data, text = _read(path)
-    doc, problems = parse_seed(text, str(path), environ=environ)
-    if problems:
-        raise SeedError(problems)
-    return _plan(doc, tables)
+    from pydb.seed.pipeline import seed_pass
+
+    shown = str(path)
+    facts = _scan(path, shown)
+    events = facts.anchors
+    while True:
+        stream = parse_seed(Path(path), shown, environ=environ, events=events)
+        try:
+            return SeedPlan(shown, seed_pass(stream, tables, None, progress=Progress(None, 0)).tables)
+        except ReadAgain:
+            events = True
 
 
-def _read(path: str | Path) -> tuple[bytes, str]:
-    try:
-        data = Path(path).read_bytes()
-        return data, data.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise SeedError([SeedProblem(str(path), 1, 1, f"cannot read the seed file: {err}")]) from err
+def _scan(path: str | Path, shown: str) -> FileFacts:
+    facts = scan_seed_file(path, shown)
+    if facts.problem is not None:
+        raise SeedError([facts.problem])
+    return facts
 
 
-def _plan(doc: SeedDocument, tables: dict[str, sa.Table]) -> SeedPlan:
-    checked, problems = validate_seed(doc, tables)
-    plan, plan_problems = plan_seed(doc.path, checked)
-    problems += plan_problems
-    if problems:
-        raise SeedError(sorted(problems, key=lambda p: (p.line, p.column)))
-    return plan
+def _raise_file_problems(path: str | Path, shown: str, facts: FileFacts, env: Mapping[str, str]) -> None:
+    """Raise SeedError for what is wrong in the file itself (its YAML, data files, `!env`), if anything."""
+    events = facts.anchors
+    while True:
+        stream = parse_seed(Path(path), shown, environ=env, events=events)
+        try:
+            for table in stream:
+                for _row in table.rows:
+                    pass
+        except ReadAgain:
+            events = True
+            continue
+        if stream.problems:
+            raise SeedError(list(stream.problems))
+        return
 
 
 def _reflect(url: str, settings: Settings) -> tuple[sa.Engine, dict[str, sa.Table], str]:
@@ -107,7 +170,7 @@ def _reflect(url: str, settings: Settings) -> tuple[sa.Engine, dict[str, sa.Tabl
     db = Database(to_direct(url), settings=settings)
     try:
         with warnings.catch_warnings():
-            # Tables whose foreign keys form a cycle: plan_seed reports the cycle by name instead.
+            # Tables whose foreign keys form a cycle: the seed reports the cycle by name instead.
             warnings.filterwarnings("ignore", "Cannot correctly sort tables", sa.exc.SAWarning)
             return db.engine, db.tables, db.fingerprint
     except BaseException:
@@ -131,3 +194,4 @@ def check_production(url: str, settings: Settings | None = None) -> None:
         raise ProductionGuardError(
             f"refusing to seed {mask_password(url)}: it is the Neon project's default (production) branch; "
             f"pass --allow-production (allow_production=True) if you mean it")
+

@@ -1,26 +1,40 @@
-"""A cache of validated seed plans, so an unchanged file is not parsed and checked again.
+"""A cache of seed loads, so an unchanged file on an unchanged schema is not parsed and checked again.
 
-A plan depends only on the file's bytes, the environment variables its `!env` tags read, the
-schema it was checked against and pydb's seed code. The entry is found by the first two and
-used only when the live schema's catalog fingerprint and the code still match; anything else
-is a miss, and a miss only costs the normal path.
+What is kept is what the load sent: the COPY text of each group of rows (refs already resolved to
+keys), with the plan's shape (tables in foreign-key order, each group's columns, match and row
+count) beside it. A re-run sends that text again through the same staging tables and upserts, with
+no Python work per row.
+
+An entry depends only on the seed file's bytes, the data files it names, the environment variables
+its `!env` tags read, the schema it was checked against and pydb's seed code. It is found by the
+first, and used only when all the others still match; anything else is a miss, and a miss only
+costs the normal path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import pickle
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+import psycopg
+import sqlalchemy as sa
+from psycopg.copy import LibpqWriter
 
 from pydb.config import process_environ
-from pydb.seed.plan import SeedPlan
+from pydb.seed.plan import RowGroup, TablePlan, TablePlanner
 
 log = logging.getLogger("pydb")
-_FORMAT = 1
+_FORMAT = 2
+_READ = 1 << 20
+
+__all__ = ["CachedLoad", "CopyRecorder", "PlanCache", "RecordingEnviron"]
 
 
 class RecordingEnviron(Mapping[str, str]):
@@ -58,51 +72,211 @@ def _code_version() -> str:
     return digest.hexdigest()[:16]
 
 
+def _file_digest(path: str) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(_READ):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+_Group = tuple[tuple[str, ...], str, tuple[str, ...], int, list[tuple[int, int]]]
+_Table = tuple[str, str, int, int, list[_Group]]
+
+
+class _Tee(LibpqWriter):
+    """psycopg's COPY writer, also appending what it sends to a file."""
+
+    def __init__(self, cursor: psycopg.Cursor[Any], out: IO[bytes], segments: list[tuple[int, int]]) -> None:
+        super().__init__(cursor)
+        self._out = out
+        self._start = out.tell()
+        self._segments = segments
+
+    def write(self, data: Any) -> None:
+        """Send data to the server, and keep it."""
+        super().write(data)
+        self._out.write(data)
+
+    def finish(self, exc: BaseException | None = None) -> None:
+        """End the COPY; a finished one is a segment of its group's text."""
+        super().finish(exc)
+        if exc is None:
+            self._segments.append((self._start, self._out.tell() - self._start))
+
+
+class CopyRecorder:
+    """Keeps the COPY text of every group a load writes, for the next run of the same file."""
+
+    def __init__(self, out: IO[bytes] | None, tmp: Path | None) -> None:
+        self._out = out
+        self._tmp = tmp
+        self.segments: dict[int, list[tuple[int, int]]] = {}
+        self.usable = out is not None
+
+    def writer(self, cursor: psycopg.Cursor[Any], group: RowGroup) -> psycopg.copy.Writer | None:
+        """The writer of a COPY of a group's rows (None: psycopg's own, nothing kept)."""
+        if not self.usable or self._out is None:
+            return None
+        return _Tee(cursor, self._out, self.segments.setdefault(id(group), []))
+
+    def feed(self, copy: psycopg.Copy, segments: list[tuple[int, int]]) -> None:
+        """Not a replay: a recorder has nothing to send."""
+        raise AssertionError("a recorder does not replay COPY text")
+
+    def remapped(self) -> None:
+        """A row was found under another key than the file's: its text would be stale next time."""
+        self.usable = False
+
+    def keep(self, path: Path) -> bool:
+        """Move what was kept to path; False when there is nothing to keep."""
+        if not self.usable or self._out is None or self._tmp is None:
+            return False
+        self._out.close()
+        self._out = None
+        self._tmp.replace(path)
+        self._tmp = None
+        return True
+
+    def discard(self) -> None:
+        """Forget what was kept."""
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+        if self._tmp is not None:
+            with contextlib.suppress(OSError):
+                self._tmp.unlink()
+
+
+@dataclass(slots=True)
+class CachedLoad:
+    """A cached load: its tables in foreign-key order, each group's rows as COPY text in `data`."""
+
+    tables: list[TablePlan]
+    data: Path
+
+    def open(self) -> _Replay:
+        """The source of the cached COPY text, for the writer."""
+        return _Replay(open(self.data, "rb"))
+
+
+class _Replay:
+    """Sends cached COPY text."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._handle = handle
+
+    def writer(self, cursor: psycopg.Cursor[Any], group: RowGroup) -> psycopg.copy.Writer | None:
+        """psycopg's own writer."""
+        return None
+
+    def feed(self, copy: psycopg.Copy, segments: list[tuple[int, int]]) -> None:
+        """Send a group's COPY text."""
+        for start, length in segments:
+            self._handle.seek(start)
+            while length > 0:
+                chunk = self._handle.read(min(length, _READ))
+                if not chunk:
+                    raise OSError("the cached COPY text is shorter than its index")
+                copy.write(chunk)
+                length -= len(chunk)
+
+    def remapped(self) -> None:
+        """Nothing is kept on a replay."""
+
+    def close(self) -> None:
+        """Close the data file."""
+        self._handle.close()
+
+
 class PlanCache:
-    """Checked seed plans kept in a folder (None: no cache; every lookup is a miss)."""
+    """Cached seed loads kept in a folder (None: no cache; every lookup is a miss)."""
 
     def __init__(self, folder: Path | None) -> None:
         self.folder = folder
 
-    def _entry(self, folder: Path, data: bytes, shown: str) -> Path:
-        key = hashlib.sha256(f"{_FORMAT}:{shown}:".encode() + data).hexdigest()[:32]
+    def _entry(self, folder: Path, digest: str, shown: str) -> Path:
+        key = hashlib.sha256(f"{_FORMAT}:{shown}:{digest}".encode()).hexdigest()[:32]
         return folder / f"seed-{key}.pickle"
 
-    def has_plan(self, data: bytes, shown: str) -> bool:
-        """Tell whether a plan of this exact file is cached (for some schema and environment)."""
-        return self.folder is not None and self._entry(self.folder, data, shown).exists()
-
-    def load_plan(self, data: bytes, shown: str, fingerprint: str) -> SeedPlan | None:
-        """Return the cached plan of this file for this schema and these `!env` values, or None."""
+    def load(self, digest: str, shown: str, fingerprint: str, tables: dict[str, sa.Table]) -> CachedLoad | None:
+        """The cached load of this file for this schema, these data files and `!env` values, or None."""
         if self.folder is None:
             return None
+        entry = self._entry(self.folder, digest, shown)
         try:
-            with open(self._entry(self.folder, data, shown), "rb") as handle:
-                version, schema, env, plan = pickle.load(handle)
+            with open(entry, "rb") as handle:
+                version, schema, env, files, data, cached = pickle.load(handle)
         except FileNotFoundError:
             return None
         except Exception as err:  # a damaged or foreign entry is a miss
-            log.debug("ignoring seed plan cache entry: %s", err)
+            log.debug("ignoring seed cache entry: %s", err)
             return None
-        if version != _code_version() or schema != fingerprint or not isinstance(plan, SeedPlan):
+        if version != _code_version() or schema != fingerprint:
             return None
         current = process_environ()
         if any(current.get(name) != value for name, value in env.items()):
             return None
-        return plan
+        if any(_file_digest(path) != sha for path, sha in files.items()):
+            return None
+        plans: list[TablePlan] = []
+        for name, path, line, column, groups in cached:
+            table = tables.get(name)
+            if table is None:
+                return None
+            plan = TablePlanner(name, path, line, column, table, []).plan
+            plan.groups = [RowGroup(columns, match, key, count, None, segments)
+                           for columns, match, key, count, segments in groups]
+            plans.append(plan)
+        return CachedLoad(plans, self.folder / data)
 
-    def store_plan(self, data: bytes, shown: str, fingerprint: str, env: Mapping[str, str | None],
-                   plan: SeedPlan) -> None:
-        """Keep a validated plan for the next run of the same file (best effort)."""
+    def recorder(self) -> CopyRecorder:
+        """Where a load keeps its COPY text (nothing kept when there is no cache)."""
         if self.folder is None:
-            return
-        path = self._entry(self.folder, data, shown)
+            return CopyRecorder(None, None)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp = self.folder / f"seed-{os.getpid()}-{id(self)}.copy.tmp"
+            return CopyRecorder(open(tmp, "wb"), tmp)
+        except OSError as err:
+            log.debug("cannot write the seed cache: %s", err)
+            return CopyRecorder(None, None)
+
+    def store(self, recorder: CopyRecorder, digest: str, shown: str, fingerprint: str,
+              env: Mapping[str, str | None], files: Mapping[str, str], tables: list[TablePlan]) -> None:
+        """Keep a load for the next run of the same file (best effort)."""
+        if self.folder is None or not recorder.usable:
+            recorder.discard()
+            return
+        cached: list[_Table] = []
+        for plan in tables:
+            groups: list[_Group] = []
+            for group in plan.groups:
+                segments = recorder.segments.get(id(group), [])
+                if group.count and not segments:
+                    recorder.discard()
+                    return
+                groups.append((group.columns, group.match, group.key, group.count, segments))
+            cached.append((plan.name, plan.path, plan.line, plan.column, groups))
+        entry = self._entry(self.folder, digest, shown)
+        # Each load's COPY text has a name of its own: the entry (replaced last, at once) names the one it indexes.
+        data = f"{entry.stem}-{os.getpid()}-{id(recorder):x}.copy"
+        try:
+            if not recorder.keep(self.folder / data):
+                return
+            tmp = entry.with_suffix(f".{os.getpid()}.tmp")
             with open(tmp, "wb") as handle:
-                pickle.dump((_code_version(), fingerprint, dict(env), plan), handle,
+                pickle.dump((_code_version(), fingerprint, dict(env), dict(files), data, cached), handle,
                             protocol=pickle.HIGHEST_PROTOCOL)
-            tmp.replace(path)
+            tmp.replace(entry)
         except (OSError, pickle.PicklingError) as err:
-            log.debug("cannot write seed plan cache %s: %s", path, err)
+            log.debug("cannot write seed cache %s: %s", entry, err)
+            recorder.discard()
+            return
+        for old in self.folder.glob(f"{entry.stem}-*.copy"):
+            if old.name != data:
+                with contextlib.suppress(OSError):
+                    old.unlink()

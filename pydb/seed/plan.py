@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import operator
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -12,9 +14,10 @@ import sqlalchemy as sa
 
 from pydb.errors import SeedProblem
 from pydb.reflect import PARTITIONED
-from pydb.seed.validate import CheckedRow, CheckedTable, Ref
+from pydb.seed.spool import Spool
+from pydb.seed.validate import CheckedRow, Ref
 
-__all__ = ["SEED_NAMESPACE", "RowGroup", "SeedPlan", "TablePlan", "plan_seed"]
+__all__ = ["SEED_NAMESPACE", "RowGroup", "SeedPlan", "TablePlan", "TablePlanner", "fk_order"]
 
 # Namespace of the UUIDv5 keys pydb derives for rows without an explicit primary key.
 SEED_NAMESPACE = uuid.UUID("5eed5eed-0d0b-4c1e-9a5e-000000000001")
@@ -27,7 +30,9 @@ class RowGroup:
     columns: tuple[str, ...]
     match: str  # "pk" (given or derived from _id), "unique" or "content"
     key: tuple[str, ...]  # the columns the row is matched on (conflict target or unique key)
-    rows: list[CheckedRow] = field(default_factory=list)
+    count: int = 0  # rows of the file in this group
+    rows: Spool | list[CheckedRow] | None = None  # the rows still to write, or None
+    copy_data: list[tuple[int, int]] | None = None  # or their COPY text: (offset, length) in a cache's data file
 
 
 @dataclass(slots=True)
@@ -35,6 +40,7 @@ class TablePlan:
     """How one table is loaded: its groups of rows and the facts the writer needs."""
 
     name: str
+    path: str  # the file its rows are in
     line: int
     column: int
     table: sa.Table
@@ -48,17 +54,24 @@ class TablePlan:
     @property
     def row_count(self) -> int:
         """Number of rows of this table in the seed file."""
-        return sum(len(g.rows) for g in self.groups)
+        return sum(g.count for g in self.groups)
+
+    def parents(self) -> list[str]:
+        """The other tables this table's foreign keys point at, by name."""
+        seen: list[str] = []
+        for fk in sorted(self.table.foreign_keys, key=lambda f: f.parent.name):
+            target = fk.column.table.name
+            if target != self.name and target not in seen:
+                seen.append(target)
+        return seen
 
 
 @dataclass(slots=True)
 class SeedPlan:
-    """Tables in foreign-key order and the primary key of every named row, known before any write."""
+    """Tables in foreign-key order, with their groups of rows."""
 
     path: str
     tables: list[TablePlan]
-    keys: dict[str, Any]  # _id -> primary key value
-    key_table: dict[str, str]  # _id -> table name
 
     @property
     def row_count(self) -> int:
@@ -66,37 +79,13 @@ class SeedPlan:
         return sum(t.row_count for t in self.tables)
 
 
-def plan_seed(path: str, checked: list[CheckedTable]) -> tuple[SeedPlan, list[SeedProblem]]:
-    """Order tables by foreign keys, pick each row's match key and derive stable keys; collect problems."""
-    problems: list[SeedProblem] = []
-    ordered = _fk_order(path, checked, problems)
-    keys: dict[str, Any] = {}
-    key_table: dict[str, str] = {}
-    plans = []
-    for item in ordered:
-        plan = _table_plan(path, item, problems)
-        plans.append(plan)
-        for group in plan.groups:
-            for row in group.rows:
-                if row.name is not None and plan.pk and len(plan.pk) == 1 and plan.pk[0] in row.values:
-                    keys[row.name] = row.values[plan.pk[0]]
-                    key_table[row.name] = plan.name
-    return SeedPlan(path, plans, keys, key_table), problems
-
-
-def _fk_order(path: str, checked: list[CheckedTable], problems: list[SeedProblem]) -> list[CheckedTable]:
-    by_name = {c.name: c for c in checked}
-    parents: dict[str, list[str]] = {}
-    for c in checked:
-        seen: list[str] = []
-        for fk in sorted(c.table.foreign_keys, key=lambda f: f.parent.name):
-            target = fk.column.table.name
-            if target in by_name and target != c.name and target not in seen:
-                seen.append(target)
-        parents[c.name] = seen
-    done: list[CheckedTable] = []
+def fk_order(path: str, plans: list[TablePlan], problems: list[SeedProblem]) -> list[TablePlan]:
+    """Tables ordered parents first (file order among equals); a cycle is a problem naming it."""
+    by_name = {p.name: p for p in plans}
+    parents = {p.name: [t for t in p.parents() if t in by_name] for p in plans}
+    done: list[TablePlan] = []
     placed: set[str] = set()
-    remaining = [c.name for c in checked]
+    remaining = [p.name for p in plans]
     while remaining:
         ready = [n for n in remaining if all(p in placed for p in parents[n])]
         if not ready:
@@ -180,39 +169,93 @@ def canonical(value: Any) -> str:
     return f"{kind.__name__}:{value}"
 
 
-def _table_plan(path: str, item: CheckedTable, problems: list[SeedProblem]) -> TablePlan:
-    table = item.table
-    pk = tuple(c.name for c in table.primary_key.columns)
-    pk_cols = list(table.primary_key.columns)
-    uuid_pk = pk_cols[0].name if len(pk_cols) == 1 and isinstance(pk_cols[0].type, sa.Uuid) else None
-    uniques = _unique_keys(table)
-    self_refs = tuple(sorted({fk.parent.name for fk in table.foreign_keys if fk.column.table.name == table.name}))
-    plan = TablePlan(item.name, item.line, item.column, table, uuid_pk, pk,
-                     "updated_at" in table.columns, self_refs, partitioned=bool(table.info.get(PARTITIONED)))
-    order = {c.name: i for i, c in enumerate(table.columns)}
-    groups: dict[tuple[tuple[str, ...], str, tuple[str, ...]], RowGroup] = {}
-    seen_keys: dict[tuple[tuple[str, ...], tuple[Any, ...]], CheckedRow] = {}
+_GroupKey = tuple[tuple[str, ...], str, tuple[str, ...]]
+_KeyOf = Callable[[dict[str, Any]], tuple[Any, ...]]
+_Seen = dict[tuple[Any, ...], tuple[int, int]]
 
-    def duplicate(cols: tuple[str, ...], values: tuple[Any, ...], row: CheckedRow, what: str | None) -> None:
-        first = seen_keys.get((cols, values))
-        if first is None:
-            seen_keys[(cols, values)] = row
-            return
-        where = f"{path}:{first.line}:{first.column}"
+
+class TablePlanner:
+    """Plans one table's rows as they come: the match key of each, derived keys, duplicates, groups."""
+
+    def __init__(self, name: str, path: str, line: int, column: int, table: sa.Table,
+                 problems: list[SeedProblem]) -> None:
+        pk = tuple(c.name for c in table.primary_key.columns)
+        pk_cols = list(table.primary_key.columns)
+        self.uuid_pk = pk_cols[0].name if len(pk_cols) == 1 and isinstance(pk_cols[0].type, sa.Uuid) else None
+        self.uniques = _unique_keys(table)
+        self_refs = tuple(sorted({fk.parent.name for fk in table.foreign_keys if fk.column.table.name == table.name}))
+        self.plan = TablePlan(name, path, line, column, table, self.uuid_pk, pk, "updated_at" in table.columns,
+                              self_refs, partitioned=bool(table.info.get(PARTITIONED)))
+        self.pk = pk
+        self.path = path
+        self.problems = problems
+        self.order = {c.name: i for i, c in enumerate(table.columns)}
+        self.groups: dict[_GroupKey, RowGroup] = {}
+        self.seen: dict[tuple[str, ...], _Seen] = {}  # by columns: the rows' values there -> the first row
+        self.sorted_columns: dict[tuple[str, ...], tuple[str, ...]] = {}
+        # (columns given, has an _id) -> how such rows are matched, their group, their key and the keys seen
+        self.shapes: dict[tuple[tuple[str, ...], bool], tuple[str, RowGroup, _KeyOf, _Seen]] = {}
+        self._match = ""  # how the row planned last is matched
+
+    def _duplicate(self, cols: tuple[str, ...], values: tuple[Any, ...], row: CheckedRow, what: str | None) -> None:
+        seen = self.seen.get(cols)
+        if seen is None:
+            seen = self.seen[cols] = {}
+        at = (row.line, row.column)
+        try:
+            first = seen.setdefault(values, at)
+        except TypeError:  # lists (array columns) are not hashable
+            first = seen.setdefault(_hashable(values), at)
+        if first is not at:
+            self._report(cols, row, first, what)
+
+    def _report(self, cols: tuple[str, ...], row: CheckedRow, first: tuple[int, int], what: str | None) -> None:
+        where = f"{self.path}:{first[0]}:{first[1]}"
+        name = self.plan.name
         if what is None:
-            message = f"{table.name}: duplicate row: the same values as the row at {where}"
+            message = f"{name}: duplicate row: the same values as the row at {where}"
         else:
             shown = ", ".join(_short(row.values[c]) for c in cols)
-            message = (f"{table.name}: duplicate row: {what} ({', '.join(cols)}) = ({shown}) "
+            message = (f"{name}: duplicate row: {what} ({', '.join(cols)}) = ({shown}) "
                        f"is already used by the row at {where}")
-        problems.append(SeedProblem(path, row.line, row.column, message))
+        self.problems.append(SeedProblem(self.path, row.line, row.column, message))
 
-    sorted_columns: dict[tuple[str, ...], tuple[str, ...]] = {}
-    for row in item.rows:
+    def add(self, row: CheckedRow) -> RowGroup:
+        """Plan one row (deriving its key when it has none) and return its group."""
+        if self.uniques:
+            return self._add(row)
+        # Without unique keys, how a row is matched depends only on which columns it sets and on its `_id`.
         values = row.values
-        unique_set = [u for u in uniques if all(values.get(c) is not None for c in u)] if uniques else []
-        for u in unique_set:
-            duplicate(u, _key(values, u), row, "unique key")
+        shape = (tuple(values), row.name is not None)
+        known = self.shapes.get(shape)
+        if known is None:
+            group = self._add(row)
+            columns = group.columns if self._match == "content" else self.pk
+            self.shapes[shape] = (self._match, group, _getter(columns), self.seen.setdefault(columns, {}))
+            return group
+        match, group, key_of, seen = known
+        if match == "id":
+            assert self.uuid_pk is not None
+            values[self.uuid_pk] = uuid.uuid5(SEED_NAMESPACE, f"{self.plan.name}\x1f_id\x1f{row.name}")
+        at = (row.line, row.column)
+        try:  # the row's key among those of its kind (its content, or its primary key): a duplicate is found
+            first = seen.setdefault(key_of(values), at)
+        except TypeError:
+            first = seen.setdefault(_hashable(key_of(values)), at)
+        if first is not at:
+            self._report(group.columns if match == "content" else self.pk, row, first,
+                         None if match == "content" else "primary key")
+        group.count += 1
+        return group
+
+    def _add(self, row: CheckedRow) -> RowGroup:
+        values = row.values
+        pk, uuid_pk = self.pk, self.uuid_pk
+        unique_set: list[tuple[str, ...]] = []
+        if self.uniques:
+            unique_set = [u for u in self.uniques if all(values.get(c) is not None for c in u)]
+            for u in unique_set:
+                self._duplicate(u, _key(values, u), row, "unique key")
         has_pk = bool(pk) and all(c in values for c in pk)
         if has_pk:
             match, key = "pk", pk
@@ -224,43 +267,61 @@ def _table_plan(path: str, item: CheckedTable, problems: list[SeedProblem]) -> T
             match, key = "content", ()
         if uuid_pk and not has_pk and match != "content":
             if row.name is not None:
-                basis = f"{table.name}\x1f_id\x1f{row.name}"
+                basis = f"{self.plan.name}\x1f_id\x1f{row.name}"
             else:
-                basis = f"{table.name}\x1f{','.join(key)}\x1f" + "\x1f".join(canonical(values[c]) for c in key)
+                basis = f"{self.plan.name}\x1f{','.join(key)}\x1f" + "\x1f".join(canonical(values[c]) for c in key)
             values[uuid_pk] = uuid.uuid5(SEED_NAMESPACE, basis)
         given = tuple(values)
-        columns = sorted_columns.get(given)
+        columns = self.sorted_columns.get(given)
         if columns is None:
-            columns = sorted_columns[given] = tuple(sorted(given, key=order.__getitem__))
+            columns = self.sorted_columns[given] = tuple(sorted(given, key=self.order.__getitem__))
         if match == "content":
-            duplicate(columns, _key(values, columns), row, None)
+            self._duplicate(columns, _key(values, columns), row, None)
         elif uuid_pk or has_pk:
-            duplicate(pk, _key(values, pk), row, "primary key")
+            self._duplicate(pk, _key(values, pk), row, "primary key")
+        group_key: _GroupKey
         if match == "content":
-            group_key: tuple[tuple[str, ...], str, tuple[str, ...]] = (columns, "content", ())
+            group_key = (columns, "content", ())
         elif uuid_pk:
             group_key = (columns, "unique", key) if match == "unique" else (columns, "pk", pk)
         else:
             group_key = (columns, match, key)
-        group = groups.get(group_key)
+        group = self.groups.get(group_key)
         if group is None:
-            group = groups[group_key] = RowGroup(columns, group_key[1], group_key[2])
-        group.rows.append(row)
-    plan.groups = list(groups.values())
-    if self_refs:
-        # Rows that point at other rows of their own table go after the rows that do not (tree roots).
-        plan.groups.sort(key=lambda g: any(c in g.columns for c in self_refs))
-    return plan
+            group = self.groups[group_key] = RowGroup(columns, group_key[1], group_key[2])
+        group.count += 1
+        self._match = match
+        return group
+
+    def finish(self) -> TablePlan:
+        """The table's plan, once its last row is planned (what was kept to find duplicates is let go)."""
+        self.seen = {}
+        self.shapes = {}
+        plan = self.plan
+        plan.groups = list(self.groups.values())
+        if plan.self_ref_columns:
+            # Rows that point at other rows of their own table go after the rows that do not (tree roots).
+            plan.groups.sort(key=lambda g: any(c in g.columns for c in plan.self_ref_columns))
+        return plan
+
+
+def _getter(columns: tuple[str, ...]) -> _KeyOf:
+    """A function giving the values of some columns as a tuple."""
+    if len(columns) == 1:
+        only = columns[0]
+        return lambda values: (values[only],)
+    getter: _KeyOf = operator.itemgetter(*columns)
+    return getter
 
 
 def _key(values: dict[str, Any], columns: tuple[str, ...]) -> tuple[Any, ...]:
-    """The values of some columns as a hashable tuple (lists of array columns become tuples)."""
-    out = tuple(values[c] for c in columns)
-    try:
-        hash(out)
-    except TypeError:
-        out = tuple(canonical(v) if not isinstance(v, list) else repr(v) for v in out)
-    return out
+    """The values of some columns as a tuple."""
+    return tuple([values[c] for c in columns])
+
+
+def _hashable(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Values as a hashable tuple (lists of array columns as their text)."""
+    return tuple(canonical(v) if not isinstance(v, list) else repr(v) for v in values)
 
 
 def _short(value: Any) -> str:

@@ -1,4 +1,4 @@
-"""Check a parsed seed file against the reflected schema and turn its scalars into typed values."""
+"""Check seed rows against the reflected schema as they are read, and turn their values into typed ones."""
 
 from __future__ import annotations
 
@@ -14,17 +14,17 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from pydb.errors import SeedProblem
 from pydb.reflect import INSERT_TRIGGER
-from pydb.seed.convert import FALSE, FLOAT_RE, INT_RE, TRUE, InvalidValue, column_type, text_converter
-from pydb.seed.parse import ENV_VALUE_TAG, REF_TAG, SeedDocument, position
+from pydb.seed.convert import FALSE, FLOAT_RE, INT_RE, TRUE, Converter, InvalidValue, column_type, text_converter
+from pydb.seed.parse import REF_TAG
+from pydb.seed.rows import DATA, FIELD, NODE, NULL, PLAIN, QUOTED, REF, TEXT, Cell, RowPlace, SeedRow, SeedTable
 
-__all__ = ["CheckedRow", "CheckedTable", "Ref", "validate_seed"]
+__all__ = ["CheckedRow", "Named", "Ref", "SeedChecker", "TableChecker"]
 
-_STR_TAG = "tag:yaml.org,2002:str"
 _CORE_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null")}
 _NULLS = frozenset(("", "~", "null", "Null", "NULL"))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # never changed once made; not frozen: a frozen __init__ is 3x slower
 class Ref:
     """A `!ref NAME` value: the primary key of the row whose `_id` is NAME."""
 
@@ -33,20 +33,14 @@ class Ref:
     column: int = field(compare=False)
 
     def __reduce__(self) -> tuple[type[Ref], tuple[str, int, int]]:
-        # Plain constructor arguments pickle faster than the dataclass's slot state (seed plan cache).
+        # Plain constructor arguments pickle faster than the dataclass's slot state (rows kept on disk).
         return (Ref, (self.name, self.line, self.column))
 
 
 @dataclass(slots=True)
-class CheckedRow:
+class CheckedRow(RowPlace):
     """A row whose columns exist and whose values have the columns' types (refs still unresolved)."""
 
-    table: str
-    line: int
-    column: int
-    name: str | None
-    name_line: int
-    name_column: int
     values: dict[str, Any]
     # (line, column) of the values the database still checks itself (domain columns), for its refusals
     positions: dict[str, tuple[int, int]] | None = None
@@ -61,109 +55,214 @@ class CheckedRow:
 
 
 @dataclass(slots=True)
-class CheckedTable:
-    """A table of the seed file with its reflected definition and its checked rows."""
+class Named:
+    """A row with an `_id`: where the name is, and (once its row is planned) its primary key."""
 
     name: str
+    table: str
+    path: str
     line: int
     column: int
-    table: sa.Table
-    rows: list[CheckedRow] = field(default_factory=list)
+    given_pk: bool  # the row gives its table's primary key itself
+    key: Any = None
+    has_key: bool = False
 
 
-_Converter = Callable[[Node], Any]
+_Check = Callable[[int, Any], Any]
+_Converter = tuple[_Check, Converter | None]  # (check a cell of any kind, convert plain text) for a column
 
 
-def validate_seed(doc: SeedDocument, tables: dict[str, sa.Table]) -> tuple[list[CheckedTable], list[SeedProblem]]:
-    """Check every table, column, value and `_id` of a document against the schema; collect all problems."""
-    path = doc.path
-    problems: list[SeedProblem] = []
+class SeedChecker:
+    """Checks rows against the schema as they come; keeps every `_id` and the refs to names not seen yet."""
 
-    def problem(line: int, col: int, message: str) -> None:
-        problems.append(SeedProblem(path, line, col, message))
+    def __init__(self, tables: dict[str, sa.Table], path: str, *, positions: bool = False) -> None:
+        self.tables = tables
+        self.path = path
+        self.positions = positions  # keep where domain values are (for the database's refusals)
+        self.problems: list[SeedProblem] = []
+        self.names: dict[str, Named] = {}
+        self.written: set[str] = set()  # tables whose rows are all written: refs to them are final keys
+        self._waiting: list[tuple[str, str, str, Ref]] = []  # (path, table, column, ref) to a name not seen yet
+        # refs found fine, by (table, column, target table, target row gives its key): the same ones are too
+        self._refs_fine: set[tuple[str, str, str, bool]] = set()
 
-    checked: list[CheckedTable] = []
-    names: dict[str, CheckedRow] = {}
-    refs: list[tuple[CheckedRow, str, Ref]] = []
-    for seed_table in doc.tables:
-        table = tables.get(seed_table.name)
+    def problem(self, path: str, line: int, column: int, message: str) -> None:
+        """Record a problem."""
+        self.problems.append(SeedProblem(path, line, column, message))
+
+    def table(self, seed_table: SeedTable) -> TableChecker | None:
+        """The checker of one table's rows, or None (a problem recorded) when the schema has no such table."""
+        table = self.tables.get(seed_table.name)
         if table is None:
-            problem(seed_table.line, seed_table.column,
-                    f"{seed_table.name}: no such table{_suggest(seed_table.name, tables, 'tables')}")
-            continue
-        out = CheckedTable(seed_table.name, seed_table.line, seed_table.column, table)
-        checked.append(out)
-        columns = {c.name: c for c in table.columns}
-        converters: dict[str, _Converter] = {}
-        required = _required_columns(table)
-        checked_by_server = {c.name for c in table.columns if isinstance(c.type, DOMAIN)}
-        for seed_row in seed_table.rows:
-            row = CheckedRow(table.name, seed_row.line, seed_row.column, seed_row.name,
-                             seed_row.name_line, seed_row.name_column, {})
-            for name, (key, value) in seed_row.cells.items():
-                column = columns.get(name)
-                if column is None:
-                    line, col = position(key)
-                    problem(line, col, f"{table.name}.{name}: no such column"
-                                       f"{_suggest(name, table.columns.keys(), 'columns')}")
-                    continue
-                if value.tag == REF_TAG:
-                    line, col = position(value)
-                    ref = Ref(str(value.value).strip(), line, col)
-                    row.values[name] = ref
-                    refs.append((row, name, ref))
-                    continue
-                convert = converters.get(name)
-                if convert is None:
-                    convert = converters[name] = _converter(column)
-                try:
-                    row.values[name] = convert(value)
-                except InvalidValue as err:
-                    line, col = position(value)
-                    problem(line, col, f"{table.name}.{name}: {err}")
-                    continue
-                if name in checked_by_server:
-                    if row.positions is None:
-                        row.positions = {}
-                    row.positions[name] = position(value)
-            for name in required:
-                if name not in seed_row.cells:
-                    problem(row.line, row.column,
-                            f"{table.name}: missing required column {name!r} (NOT NULL, no default)")
-            if row.name is not None:
-                first = names.get(row.name)
-                if first is not None:
-                    problem(row.name_line, row.name_column,
-                            f"duplicate _id {row.name!r} (first at {path}:{first.name_line}:{first.name_column})")
-                else:
-                    names[row.name] = row
-            out.rows.append(row)
+            self.problem(self.path, seed_table.line, seed_table.column,
+                         f"{seed_table.name}: no such table{_suggest(seed_table.name, self.tables, 'tables')}")
+            return None
+        return TableChecker(self, seed_table, table)
 
-    for row, column_name, ref in refs:
-        target = names.get(ref.name)
-        if target is None:
-            problem(ref.line, ref.column,
-                    f"{row.table}.{column_name}: !ref {ref.name}: no row has _id {ref.name!r}"
-                    f"{_suggest(ref.name, names.keys(), '_id')}")
-            continue
-        message = _ref_problem(tables, row.table, column_name, target)
-        if message:
-            problem(ref.line, ref.column, f"{row.table}.{column_name}: !ref {ref.name}: {message}")
-    return checked, problems
+    def resolve(self, path: str, row: CheckedRow, refs: list[tuple[str, Ref]], seed_row: SeedRow) -> bool:
+        """Check a row's refs to names already seen; put in the keys of rows already written. True if all were."""
+        final = True
+        values = row.values
+        for column, ref in refs:
+            target = self.names.get(ref.name)
+            if target is None:
+                self._waiting.append((path, row.table, column, _placed(ref, column, row, seed_row)))
+                final = False
+                continue
+            known = (row.table, column, target.table, target.given_pk)
+            message = None
+            if known not in self._refs_fine:
+                message = self._ref_problem(row.table, column, target)
+                if message is None:
+                    self._refs_fine.add(known)
+            if message:
+                ref = _placed(ref, column, row, seed_row)
+                self.problem(path, ref.line, ref.column, f"{row.table}.{column}: !ref {ref.name}: {message}")
+                final = False
+            elif target.has_key and target.table in self.written:
+                values[column] = target.key
+            else:
+                final = False
+        return final
+
+    def finish(self) -> None:
+        """Check the refs to names that came later in the file (or never came)."""
+        for path, table, column, ref in self._waiting:
+            target = self.names.get(ref.name)
+            if target is None:
+                self.problem(path, ref.line, ref.column,
+                             f"{table}.{column}: !ref {ref.name}: no row has _id {ref.name!r}"
+                             f"{_suggest(ref.name, self.names.keys(), '_id')}")
+                continue
+            message = self._ref_problem(table, column, target)
+            if message:
+                self.problem(path, ref.line, ref.column, f"{table}.{column}: !ref {ref.name}: {message}")
+        self._waiting = []
+
+    def _ref_problem(self, table_name: str, column_name: str, target: Named) -> str | None:
+        column = self.tables[table_name].columns[column_name]
+        referred = sorted({fk.column.table.name for fk in column.foreign_keys})
+        if referred and target.table not in referred:
+            return f"is a row of {target.table}, but the column references {', '.join(referred)}"
+        pk = list(self.tables[target.table].primary_key.columns)
+        if len(pk) != 1:
+            return f"{target.table} has a composite primary key; a reference needs a single-column key"
+        if not isinstance(pk[0].type, sa.Uuid) and not target.given_pk:
+            return (f"{target.table} rows get their key from the database; give row {target.name!r} "
+                    f"an explicit {pk[0].name}")
+        return None
 
 
-def _ref_problem(tables: dict[str, sa.Table], table_name: str, column_name: str, target: CheckedRow) -> str | None:
-    column = tables[table_name].columns[column_name]
-    referred = sorted({fk.column.table.name for fk in column.foreign_keys})
-    if referred and target.table not in referred:
-        return f"is a row of {target.table}, but the column references {', '.join(referred)}"
-    pk = list(tables[target.table].primary_key.columns)
-    if len(pk) != 1:
-        return f"{target.table} has a composite primary key; a reference needs a single-column key"
-    if not isinstance(pk[0].type, sa.Uuid) and pk[0].name not in target.values:
-        return (f"{target.table} rows get their key from the database; give row {target.name!r} "
-                f"an explicit {pk[0].name}")
-    return None
+def _placed(ref: Ref, column: str, row: CheckedRow, seed_row: SeedRow) -> Ref:
+    """A ref with its position worked out (a data file's reader leaves it to the messages that need it)."""
+    if ref.column:
+        return ref
+    line, col = seed_row.position(column, seed_row.cells[column])
+    placed = row.values[column] = Ref(ref.name, line, col)
+    return placed
+
+
+class TableChecker:
+    """Checks the rows of one table: columns, values, required columns, `_id`s."""
+
+    def __init__(self, checker: SeedChecker, seed_table: SeedTable, table: sa.Table) -> None:
+        self.checker = checker
+        self.name = table.name
+        self.path = seed_table.rows_path
+        self.columns = {c.name: c for c in table.columns}
+        self.converters: dict[str, _Converter] = {}
+        self.plains: dict[str, Converter] = {}  # columns whose plain text goes straight to their type's converter
+        self.required = _required_columns(table)
+        self.required_set = frozenset(self.required)
+        self.domains = {c.name for c in table.columns if isinstance(c.type, DOMAIN)}
+        pk = list(table.primary_key.columns)
+        self.pk = pk[0].name if len(pk) == 1 else None
+        self.header = seed_table.header is not None
+        if seed_table.header is not None:
+            self._check_header(seed_table.header)
+
+    def _check_header(self, header: list[tuple[str, int, int]]) -> None:
+        """A data file's column names are checked once, at the header, not at every row."""
+        given = set()
+        for name, line, col in header:
+            given.add(name)
+            if name not in self.columns:
+                self.checker.problem(self.path, line, col, f"{self.name}.{name}: no such column"
+                                                           f"{_suggest(name, self.columns.keys(), 'columns')}")
+        for name in self.required:
+            if name not in given:
+                self.checker.problem(self.path, 1, 1,
+                                     f"{self.name}: missing required column {name!r} (NOT NULL, no default)")
+        self.required = []
+
+    def check(self, seed_row: SeedRow) -> tuple[CheckedRow, list[tuple[str, Ref]], Named | None]:
+        """The row with typed values, its refs (still names), and its `_id` when it is the first to use it."""
+        values: dict[str, Any] = {}
+        row = CheckedRow(self.name, seed_row.line, seed_row.column, seed_row.name, seed_row.name_line,
+                         seed_row.name_column, values)
+        refs: list[tuple[str, Ref]] = []
+        plains = self.plains
+        for name, cell in seed_row.cells.items():
+            kind = cell[0]
+            if kind in (PLAIN, FIELD):  # the usual cells: text for the column type's converter
+                plain = plains.get(name)
+                if plain is not None and (kind == FIELD or cell[1] not in _NULLS):
+                    try:
+                        values[name] = plain(cell[1], True)
+                    except InvalidValue as err:
+                        self._invalid(seed_row, name, cell, err)
+                    continue
+            elif kind == REF and name in self.columns:
+                # column 0 (a data file): worked out by `resolve` when a message or a later name needs it
+                ref = values[name] = Ref(cell[1], cell[2], cell[3])
+                refs.append((name, ref))
+                continue
+            self._check_cell(seed_row, row, name, cell)
+        cells = seed_row.cells
+        if self.required and not self.required_set <= cells.keys():
+            for name in self.required:
+                if name not in cells:
+                    self.checker.problem(self.path, row.line, row.column,
+                                         f"{self.name}: missing required column {name!r} (NOT NULL, no default)")
+        named = None
+        if row.name is not None:
+            checker = self.checker
+            first = checker.names.get(row.name)
+            if first is not None:
+                checker.problem(self.path, row.name_line, row.name_column,
+                                f"duplicate _id {row.name!r} (first at {first.path}:{first.line}:{first.column})")
+            else:
+                named = checker.names[row.name] = Named(row.name, self.name, self.path, row.name_line,
+                                                        row.name_column, self.pk is not None and self.pk in values)
+        return row, refs, named
+
+    def _check_cell(self, seed_row: SeedRow, row: CheckedRow, name: str, cell: Cell) -> None:
+        """Check any cell: its column exists, its value fits (NULL where allowed); keep where domain values are."""
+        converter = self.converters.get(name)
+        if converter is None:
+            column = self.columns.get(name)
+            if column is None:
+                if not self.header:
+                    line, col = seed_row.position(name, cell, at_name=True)
+                    self.checker.problem(self.path, line, col, f"{self.name}.{name}: no such column"
+                                                               f"{_suggest(name, self.columns.keys(), 'columns')}")
+                return
+            converter = self.converters[name] = _converter(column)
+            if converter[1] is not None and not (self.checker.positions and name in self.domains):
+                self.plains[name] = converter[1]
+        try:
+            row.values[name] = converter[0](cell[0], cell[1])
+        except InvalidValue as err:
+            self._invalid(seed_row, name, cell, err)
+            return
+        if self.checker.positions and name in self.domains:
+            if row.positions is None:
+                row.positions = {}
+            row.positions[name] = seed_row.position(name, cell)
+
+    def _invalid(self, seed_row: SeedRow, name: str, cell: Cell, err: InvalidValue) -> None:
+        line, col = seed_row.position(name, cell)
+        self.checker.problem(self.path, line, col, f"{self.name}.{name}: {err}")
 
 
 def _required_columns(table: sa.Table) -> list[str]:
@@ -196,8 +295,6 @@ def _scalar(node: Node) -> tuple[str | None, bool]:
     if not isinstance(node, ScalarNode):
         raise InvalidValue(f"expected a single value, got a {'list' if isinstance(node, SequenceNode) else 'mapping'}")
     tag = node.tag
-    if tag == ENV_VALUE_TAG:
-        return node.value, True
     if tag == "tag:yaml.org,2002:null":
         return None, True
     if tag not in _CORE_TAGS:
@@ -209,28 +306,38 @@ def _scalar(node: Node) -> tuple[str | None, bool]:
 
 
 def _converter(column: sa.Column[Any]) -> _Converter:
-    """Check a YAML node for a column: null where allowed, else the column type's text converter."""
+    """Check a cell for a column: null where allowed, else the column type's text converter."""
     if isinstance(column_type(column), sa.JSON | sa.ARRAY):
-        return _structured_converter(column)
+        return _structured_converter(column), None
     convert = text_converter(column)
     nullable = column.nullable
 
-    def check(node: Node) -> Any:
-        text, plain = _scalar(node)
-        if text is None:
-            if not nullable:
-                raise InvalidValue("cannot be null (the column is NOT NULL)")
-            return None
-        return convert(text, plain)
+    def check(kind: int, value: Any) -> Any:
+        if kind == PLAIN:
+            if value not in _NULLS:
+                return convert(value, True)
+        elif kind == QUOTED:
+            return convert(value, False)
+        elif kind in (TEXT, FIELD):
+            return convert(value, True)
+        elif kind == NODE:
+            text, plain = _scalar(value)
+            if text is not None:
+                return convert(text, plain)
+        elif kind == DATA:
+            raise InvalidValue(f"expected a single value, got a {'list' if isinstance(value, list) else 'mapping'}")
+        if not nullable:
+            raise InvalidValue("cannot be null (the column is NOT NULL)")
+        return None
 
-    return check
+    return check, convert
 
 
-def _structured_converter(column: sa.Column[Any]) -> _Converter:
-    is_json = isinstance(column.type, sa.JSON)
+def _structured_converter(column: sa.Column[Any]) -> _Check:
+    is_json = isinstance(column_type(column), sa.JSON)
 
-    def check(node: Node) -> Any:
-        value = _plain_python(node)
+    def check(kind: int, cell: Any) -> Any:
+        value = _structured(kind, cell)
         if value is None and not column.nullable:
             raise InvalidValue("cannot be null (the column is NOT NULL)")
         if value is None:
@@ -244,8 +351,39 @@ def _structured_converter(column: sa.Column[Any]) -> _Converter:
     return check
 
 
+def _structured(kind: int, value: Any) -> Any:
+    """A cell as plain Python data for a json or array column."""
+    if kind == PLAIN:
+        return None if value in _NULLS else _typed(value)
+    if kind == TEXT:
+        return _typed(value)
+    if kind == FIELD:
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise InvalidValue(f"expected JSON text, got {value[:40]!r}") from None
+    if kind == NODE:
+        return _plain_python(value)
+    if kind == NULL:
+        return None
+    return value  # QUOTED text, DATA
+
+
 class _Json(str):
     """JSON text for a json/jsonb column."""
+
+
+def _typed(text: str) -> Any:
+    """Plain text typed by the YAML 1.2 core schema."""
+    if text in TRUE:
+        return True
+    if text in FALSE:
+        return False
+    if INT_RE.match(text):
+        return int(text)
+    if FLOAT_RE.match(text):
+        return float(text)
+    return text
 
 
 def _plain_python(node: Node) -> Any:
@@ -259,12 +397,4 @@ def _plain_python(node: Node) -> Any:
     text, plain = _scalar(node)
     if text is None or not plain:
         return text
-    if text in TRUE:
-        return True
-    if text in FALSE:
-        return False
-    if INT_RE.match(text):
-        return int(text)
-    if FLOAT_RE.match(text):
-        return float(text)
-    return text
+    return _typed(text)
