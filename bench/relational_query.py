@@ -53,11 +53,24 @@ def generate(url: str, rng: random.Random) -> list[uuid.UUID]:
 
 
 class _Counter:
+    """Counts the statements psycopg's cursors send while it is active (pydb's own reads and SQLAlchemy's)."""
+
     def __init__(self) -> None:
         self.count = 0
+        self._execute = psycopg.Cursor.execute
 
-    def __call__(self, *args: Any) -> None:
-        self.count += 1
+    def __enter__(self) -> _Counter:
+        execute = self._execute
+
+        def counted(cursor: psycopg.Cursor[Any], *args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return execute(cursor, *args, **kwargs)
+
+        psycopg.Cursor.execute = counted  # type: ignore[method-assign,assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        psycopg.Cursor.execute = self._execute  # type: ignore[method-assign]
 
 
 def main() -> None:
@@ -117,15 +130,13 @@ def main() -> None:
             for uid in order:
                 prepared.first(id=uid)
 
-        # statements per load, counted on the engine (pydb, ORM) and by construction (raw: one execute)
-        counter = _Counter()
-        sa.event.listen(db.engine, "before_cursor_execute", counter)
-        pydb_find_first()
+        # statements per load, counted at psycopg's cursors (pydb, ORM) and by construction (raw: one execute)
+        with _Counter() as counter:
+            pydb_find_first()
         pydb_statements = counter.count / LOADS
-        counter.count = 0
-        orm_selectinload()
+        with _Counter() as counter:
+            orm_selectinload()
         orm_statements = counter.count / LOADS
-        sa.event.remove(db.engine, "before_cursor_execute", counter)
         sample = db.query.users.find_first(where=users.c.id == order[0], columns=user_columns, with_=with_)
         assert sample is not None and len(sample["projects"]) == PROJECTS and len(sample["ai_usage_log"]) == USAGE
         assert prepared.first(id=order[0]) == sample

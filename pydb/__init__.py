@@ -55,18 +55,18 @@ def connect_async(url: str | None = None, **options: Any) -> AsyncDatabase:
 def _default_async_database() -> AsyncDatabase:
     global _default_async
     if _default_async is None:
-        from pydb.types import generated_columns
+        from pydb.types import Promises
 
-        _default_async = connect_async(expected_columns=generated_columns())
+        _default_async = connect_async(expected_columns=Promises())
     return _default_async
 
 
 def _default_database() -> Database:
     global _default
     if _default is None:
-        from pydb.types import generated_columns
+        from pydb.types import Promises
 
-        _default = connect(expected_columns=generated_columns())
+        _default = connect(expected_columns=Promises())
     return _default
 
 

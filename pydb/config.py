@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,8 +210,13 @@ def _tool_table(path: Path) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=8)
 def _read_tool_table(path: Path, stamp: int) -> dict[str, Any]:
+    import tomllib
+
     try:
-        data = tomllib.loads(path.read_text())
+        text = path.read_text()
+        if "pydb" not in text:
+            return {}  # no [tool.pydb]: no need to parse the file
+        data = tomllib.loads(text)
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise ConfigError(f"{path}: cannot read [tool.pydb]: {err}") from err
     table = data.get("tool", {}).get("pydb", {})

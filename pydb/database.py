@@ -10,32 +10,32 @@ those plans on a connection.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Generic, Unpack, cast
 
 import psycopg
 import sqlalchemy as sa
 from psycopg.rows import dict_row
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.engine import Connection, Engine
 
 from pydb.config import Settings, load_settings
 from pydb.errors import (
-    ConnectError,
     QueryError,
     TypesError,
-    driver_message,
-    driver_sqlstate,
     translate_driver_errors,
 )
 from pydb.query import Compiled, Plan, Planner, QueryOptions, Row, RowT, first_of
 from pydb.relations import Relation
-from pydb.retry import Backoff
+from pydb.retry import DEFAULT_CONNECT_TIMEOUT, DEFAULT_WAKE_SECONDS, connect_retrying
+from pydb.types import Promises
 from pydb.urls import (
     database_name,
     host,
@@ -52,10 +52,6 @@ __all__ = ["BaseDatabase", "Database", "PreparedQuery", "QueryRoot", "TableQuery
 
 log = logging.getLogger("pydb")
 
-DEFAULT_CONNECT_TIMEOUT = 10
-DEFAULT_WAKE_SECONDS = 15.0
-# SQLSTATEs that retrying cannot fix: bad password, unknown role or database, no permission.
-_FATAL_SQLSTATES = {"28P01", "28000", "3D000", "42501"}
 
 
 class BaseDatabase:
@@ -70,7 +66,7 @@ class BaseDatabase:
         prepared_statements: bool | None = None,
         schema: str = "public",
         settings: Settings | None = None,
-        expected_columns: Mapping[str, Mapping[str, str]] | None = None,
+        expected_columns: Mapping[str, Mapping[str, str]] | Promises | None = None,
         **engine_options: Any,
     ) -> None:
         self.url = url
@@ -83,7 +79,8 @@ class BaseDatabase:
         # PgBouncer in transaction mode cannot keep server-side prepared statements per client.
         self.prepared_statements = (not self.pooled) if prepared_statements is None else prepared_statements
         # table -> column -> Python type a typed module promises; checked when the tables are read
-        self.expected_columns = expected_columns
+        promised = expected_columns
+        self.promises = promised if promised is None or isinstance(promised, Promises) else Promises(promised)
         self._engine_options = engine_options
         # (MetaData, name -> Table, catalog fingerprint), read once; refresh() forgets it
         self._reflected: tuple[sa.MetaData, dict[str, sa.Table], str] | None = None
@@ -122,28 +119,8 @@ class BaseDatabase:
 
     def _connect_with_retry(self, dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> Any:
         """Open a DBAPI connection, retrying with backoff while a compute wakes up (bounded)."""
-        backoff = Backoff(0.25, cap=4.0, budget=self.wake_seconds, sleep=self._pause)
-        while True:
-            try:
-                return dialect.loaded_dbapi.connect(*cargs, **cparams)
-            except psycopg.OperationalError as err:
-                reason = driver_message(err)
-                sqlstate = driver_sqlstate(err)
-                # libpq reports no SQLSTATE for a refused login, only its own words for it.
-                fatal = sqlstate in _FATAL_SQLSTATES or "password authentication failed" in reason
-                pause = None if fatal else backoff.next_pause()
-                if pause is None:
-                    raise ConnectError(
-                        f"cannot connect to {mask_password(self.url)}"
-                        + ("" if fatal else f" after {backoff.pauses + 1} attempts")
-                        + f": {mask_password(reason)}",
-                        sqlstate=sqlstate, url=mask_password(self.url),
-                    ) from None
-                log.warning(
-                    "connecting to %s failed (%s); retrying in %.2fs", mask_password(self.url),
-                    mask_password(reason), pause,
-                )
-                backoff.wait(pause)
+        return connect_retrying(self.url, lambda: dialect.loaded_dbapi.connect(*cargs, **cparams),
+                                wake_seconds=self.wake_seconds, sleep=self._pause)
 
     # -- tables ------------------------------------------------------------------------------
 
@@ -153,19 +130,35 @@ class BaseDatabase:
     def _keep(self, metadata: sa.MetaData, printed: str) -> tuple[sa.MetaData, dict[str, sa.Table], str]:
         """Keep what reflection read, after checking it against the typed module's promises."""
         tables = {table.name: table for table in metadata.sorted_tables}
-        if self.expected_columns is not None:
+        mark = self._checked_mark(printed)
+        checked = self.promises is None or (mark is not None and mark.exists())
+        expected = None if checked or self.promises is None else self.promises.columns()
+        if expected is not None:
             from pydb.types.verify import mismatches
 
-            problems = mismatches(self.expected_columns, tables)
+            problems = mismatches(expected, tables)
             if problems:
                 raise TypesError(
                     f"the typed module pydb/schema.py does not match {self!r}: {'; '.join(problems)}. Bring the "
                     "database up to schema.hcl (`atlas schema apply --env local`, or `atlas migrate apply`), or "
                     "the module up to the schema (`pydb generate`)"
                 )
+            if mark is not None:
+                with contextlib.suppress(OSError):
+                    mark.parent.mkdir(parents=True, exist_ok=True)
+                    mark.touch()
         self._reflected = (metadata, tables, printed)
         self._planner = None
         return self._reflected
+
+    def _checked_mark(self, printed: str) -> Path | None:
+        """The file that says this typed module was checked against this catalog already (None: no cache)."""
+        folder = self.settings.cache_folder
+        digest = self.promises.digest if self.promises is not None else None
+        if folder is None or digest is None:
+            return None
+        name = hashlib.sha256(f"{self._cache_key}:{self.schema}:{printed}:{digest}".encode()).hexdigest()[:24]
+        return folder / f"checked-{name}"
 
     @property
     def _cache_key(self) -> str:
@@ -238,12 +231,12 @@ class Database(BaseDatabase):
             self._read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         return self._read_engine
 
-    def select(self, sql: str, params: Mapping[str, Any], connection: Connection | None = None) -> Sequence[RowMapping]:
-        """Run a compiled SELECT on connection, else on a pooled connection in autocommit; rows as mappings."""
+    def select(self, sql: str, params: Mapping[str, Any],
+               connection: Connection | None = None) -> list[dict[str, Any]]:
+        """Run a compiled SELECT on your connection (your transaction), else as fetch_all does; rows as mappings."""
         if connection is not None:
-            return connection.exec_driver_sql(sql, params).mappings().all()
-        with translate_driver_errors(self.url), self.read_engine.connect() as conn:
-            return conn.exec_driver_sql(sql, params).mappings().all()
+            return [dict(row) for row in connection.exec_driver_sql(sql, params).mappings()]
+        return self.fetch_all(sql, params)
 
     def fetch_all(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Run one compiled SELECT on this thread's autocommit read connection; rows as dicts."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from pydb.reflect import FROM_PARTITIONS
+from pydb.catalog import FROM_PARTITIONS
 
 if TYPE_CHECKING:
     from pydb.config import Settings

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from pydb.catalog import FINGERPRINT_QUERY, FROM_PARTITIONS, INSERT_TRIGGER, PARTITION_OF, PARTITIONED
 from pydb.tuning import set_update_default
 from pydb.vector import Vector
 
@@ -20,32 +21,7 @@ log = logging.getLogger("pydb")
 UPDATED_AT = "updated_at"
 _CACHE_FORMAT = 2
 
-# One round trip that changes whenever a table, column, default, constraint, index or enum of the
-# schema changes: every DDL statement writes a new row version (xmin) into one of these catalogs.
-FINGERPRINT_SQL = sa.text(
-    """
-    SELECT md5(coalesce(string_agg(x, ',' ORDER BY x), '')) FROM (
-      SELECT 'c' || c.oid || ':' || c.xmin FROM pg_class c WHERE c.relnamespace = to_regnamespace(:schema)
-      UNION ALL
-      SELECT 'a' || a.attrelid || ':' || a.attnum || ':' || a.xmin
-        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
-       WHERE c.relnamespace = to_regnamespace(:schema) AND a.attnum > 0
-      UNION ALL
-      SELECT 'k' || k.oid || ':' || k.xmin FROM pg_constraint k WHERE k.connamespace = to_regnamespace(:schema)
-      UNION ALL
-      SELECT 'd' || d.oid || ':' || d.xmin
-        FROM pg_attrdef d JOIN pg_class c ON c.oid = d.adrelid WHERE c.relnamespace = to_regnamespace(:schema)
-      UNION ALL
-      SELECT 't' || t.oid || ':' || t.xmin FROM pg_type t WHERE t.typnamespace = to_regnamespace(:schema)
-      UNION ALL
-      SELECT 'e' || e.oid || ':' || e.xmin
-        FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid WHERE t.typnamespace = to_regnamespace(:schema)
-      UNION ALL
-      SELECT 'g' || g.oid || ':' || g.xmin
-        FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid WHERE c.relnamespace = to_regnamespace(:schema)
-    ) AS catalog(x)
-    """
-)
+FINGERPRINT_SQL = sa.text(FINGERPRINT_QUERY.replace("%(schema)s", ":schema"))
 
 # What SQLAlchemy's reflection does not say about a table: partitioned or a partition (and of what),
 # and whether a BEFORE INSERT row trigger may fill its columns. tgtype bits: 1 row, 2 before, 4 insert.
@@ -60,11 +36,6 @@ TABLE_FACTS_SQL = sa.text(
      WHERE c.relnamespace = to_regnamespace(:schema) AND c.relkind IN ('r', 'p')
     """
 )
-# Table.info keys pydb sets (kept in the reflection cache with the tables).
-PARTITIONED = "pydb_partitioned"
-PARTITION_OF = "pydb_partition_of"
-INSERT_TRIGGER = "pydb_insert_trigger"
-FROM_PARTITIONS = "pydb_from_partitions"  # ForeignKeyConstraint.info: copied from the partitions
 
 IGNORED_TABLES = frozenset({"atlas_schema_revisions"})
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from pydb.reflect import PARTITION_OF
+from pydb.catalog import PARTITION_OF
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
-__all__ = ["Backoff"]
+__all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_WAKE_SECONDS", "Backoff", "connect_retrying"]
+
+DEFAULT_CONNECT_TIMEOUT = 10
+DEFAULT_WAKE_SECONDS = 15.0
+# SQLSTATEs that retrying cannot fix: bad password, unknown role or database, no permission.
+_FATAL_SQLSTATES = {"28P01", "28000", "3D000", "42501"}
+_T = TypeVar("_T")
+log = logging.getLogger("pydb")
 
 
 class Backoff:
@@ -47,3 +56,34 @@ class Backoff:
         self.waited += pause
         self.pauses += 1
         self._step = min(self._step * 2, self._cap)
+
+
+def connect_retrying(url: str, connect: Callable[[], _T], *, wake_seconds: float = DEFAULT_WAKE_SECONDS,
+                     sleep: Callable[[float], None] = time.sleep) -> _T:
+    """Open a connection with connect(), retrying with back-off while a compute wakes up (bounded).
+
+    A refused login, an unknown database or role, or a missing permission is not retried. Each retry
+    is logged, and the failure is one ConnectError; the URL is shown with its password masked.
+    """
+    import psycopg
+
+    from pydb.errors import ConnectError, driver_message, driver_sqlstate
+    from pydb.urls import mask_password
+
+    backoff = Backoff(0.25, cap=4.0, budget=wake_seconds, sleep=sleep)
+    while True:
+        try:
+            return connect()
+        except psycopg.OperationalError as err:
+            reason = driver_message(err)
+            sqlstate = driver_sqlstate(err)
+            # libpq reports no SQLSTATE for a refused login, only its own words for it.
+            fatal = sqlstate in _FATAL_SQLSTATES or "password authentication failed" in reason
+            pause = None if fatal else backoff.next_pause()
+            if pause is None:
+                tries = "" if fatal else f" after {backoff.pauses + 1} attempts"
+                raise ConnectError(f"cannot connect to {mask_password(url)}{tries}: {mask_password(reason)}",
+                                   sqlstate=sqlstate, url=mask_password(url)) from None
+            log.warning("connecting to %s failed (%s); retrying in %.2fs", mask_password(url), mask_password(reason),
+                        pause)
+            backoff.wait(pause)

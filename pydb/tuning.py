@@ -14,10 +14,10 @@ import contextlib
 import datetime as dt
 import gc
 from collections.abc import Hashable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-from sqlalchemy.sql.schema import ColumnDefault
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 __all__ = [
     "checkin",
@@ -32,6 +32,8 @@ __all__ = [
 def set_update_default(column: sa.Column[Any], value: sa.ColumnElement[Any]) -> None:
     """Give a reflected column an ON UPDATE default, as `Column(onupdate=value)` would have."""
     # What Column.__init__ does with onupdate=; there is no public setter after construction.
+    from sqlalchemy.sql.schema import ColumnDefault
+
     ColumnDefault(value, for_update=True)._set_parent_with_dispatch(column)
 
 

@@ -290,3 +290,32 @@ def add_user(url: str, email: str) -> None:
     """Insert a user with that email into the database at url."""
     with psycopg.connect(url) as conn:
         conn.execute("INSERT INTO users (email, name) VALUES (%s, 'Someone')", (email,))
+
+
+class StatementLog:
+    """Every statement psycopg's cursors (sync and async) send inside the block, whoever sends them."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+        self._saved: tuple[Any, Any] | None = None
+
+    def __enter__(self) -> StatementLog:
+        sync_execute, async_execute = psycopg.Cursor.execute, psycopg.AsyncCursor.execute
+        self._saved = (sync_execute, async_execute)
+        statements = self.statements
+
+        def record(cursor: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+            statements.append(str(query))
+            return sync_execute(cursor, query, *args, **kwargs)
+
+        async def record_async(cursor: psycopg.AsyncCursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
+            statements.append(str(query))
+            return await async_execute(cursor, query, *args, **kwargs)
+
+        psycopg.Cursor.execute = record  # type: ignore[method-assign,assignment]
+        psycopg.AsyncCursor.execute = record_async  # type: ignore[method-assign,assignment]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._saved is not None
+        psycopg.Cursor.execute, psycopg.AsyncCursor.execute = self._saved  # type: ignore[method-assign]

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 import pydb
 from pydb.database import Database
 from pydb.errors import QueryError
+from tests.helpers import StatementLog
 
 
 @pytest.fixture
@@ -39,24 +40,6 @@ def db(pydb_database: str) -> Iterator[Database]:
     database.dispose()
 
 
-class StatementLog:
-    """Records every SQL statement an engine sends."""
-
-    def __init__(self, engine: sa.Engine) -> None:
-        self.statements: list[str] = []
-        self.engine = engine
-
-    def __enter__(self) -> StatementLog:
-        sa.event.listen(self.engine, "before_cursor_execute", self._record)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        sa.event.remove(self.engine, "before_cursor_execute", self._record)
-
-    def _record(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        self.statements.append(statement)
-
-
 def _plain(db: Database, table: str, where: Any, order: Any = None) -> list[dict[str, Any]]:
     t = db.tables[table]
     with db.connect() as conn:
@@ -68,7 +51,7 @@ def _plain(db: Database, table: str, where: Any, order: Any = None) -> list[dict
 
 def test_user_with_projects_and_usage_is_one_statement(db: Database) -> None:
     users, projects, usage = db.tables["users"], db.tables["projects"], db.tables["ai_usage_log"]
-    with StatementLog(db.engine) as log:
+    with StatementLog() as log:
         ada = db.query.users.find_first(
             where=users.c.email == "ada@example.com",
             with_={"projects": {"order_by": projects.c.name}, "ai_usage_log": {"order_by": usage.c.tokens_used}},
@@ -92,7 +75,7 @@ def test_user_with_projects_and_usage_is_one_statement(db: Database) -> None:
 
 def test_two_levels_of_nesting_is_one_statement(db: Database) -> None:
     users, projects = db.tables["users"], db.tables["projects"]
-    with StatementLog(db.engine) as log:
+    with StatementLog() as log:
         rows = db.query.users.find_many(
             order_by=users.c.email,
             columns=["id", "email"],

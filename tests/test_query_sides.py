@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Awaitable, Iterator
 from decimal import Decimal
 from typing import Any, TypeVar, cast
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -21,7 +20,7 @@ import pydb
 from pydb.async_database import AsyncDatabase
 from pydb.database import Database
 from pydb.errors import QueryError
-from tests.helpers import seed_ada_and_bob
+from tests.helpers import StatementLog, seed_ada_and_bob
 
 pytestmark = pytest.mark.anyio
 
@@ -53,22 +52,10 @@ async def db(request: pytest.FixtureRequest, pydb_database: str) -> AsyncIterato
 
 
 @pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+def sent() -> Iterator[list[str]]:
     """Every statement psycopg's cursors (sync and async) send while the test runs."""
-    statements: list[str] = []
-    sync_execute, async_execute = psycopg.Cursor.execute, psycopg.AsyncCursor.execute
-
-    def record(self: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
-        statements.append(str(query))
-        return sync_execute(self, query, *args, **kwargs)
-
-    async def record_async(self: psycopg.AsyncCursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
-        statements.append(str(query))
-        return await async_execute(self, query, *args, **kwargs)
-
-    monkeypatch.setattr(psycopg.Cursor, "execute", record)
-    monkeypatch.setattr(psycopg.AsyncCursor, "execute", record_async)
-    yield statements
+    with StatementLog() as log:
+        yield log.statements
 
 
 async def _ada_tree(db: AnyDatabase) -> dict[str, Any] | None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +13,7 @@ import pytest
 
 import pydb.seed
 from pydb.seed import load_seed
-from tests.helpers import GOOD, contents
+from tests.helpers import GOOD, REPO, contents
 
 WITH_ENV = GOOD.replace("    role: admin\n", "    role: admin\n    password_hash: !env SEED_HASH_FOR_TEST\n")
 
@@ -111,3 +114,14 @@ def test_cached_rows_that_no_longer_fit_the_database_are_read_again(
         ("users", 0, 0, 2), ("projects", 0, 0, 1), ("ai_usage_log", 1, 0, 0)]
     with psycopg.connect(pydb_database) as conn:
         assert conn.execute("SELECT user_id FROM ai_usage_log").fetchall() == [(ada,)]
+
+
+def test_an_unchanged_file_loads_without_sqlalchemy(pydb_database: str, tmp_path: Path) -> None:
+    (tmp_path / "seed.yaml").write_text(GOOD)
+    script = ("import sys\nfrom pydb.seed import load_seed\n"
+              f"report = load_seed('seed.yaml', {pydb_database!r})\n"
+              "print(report.inserted, report.unchanged, 'sqlalchemy' in sys.modules)\n")
+    env = {**os.environ, "PYDB_REFLECT_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(REPO)}
+    runs = [subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                           check=True).stdout for _ in range(2)]
+    assert runs == ["4 0 True\n", "0 4 False\n"]  # the first run reads the tables; the second replays the cache

@@ -13,10 +13,9 @@ import contextlib
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
-import sqlalchemy as sa
 
 from pydb.config import Settings, load_settings, process_environ
 from pydb.errors import ProductionGuardError, PydbError, SeedError, translate_driver_errors
@@ -24,6 +23,9 @@ from pydb.seed.load import Progress, ProgressCallback, SeedReport, StaleCopyData
 from pydb.seed.parse import FileFacts, parse_seed, scan_seed_file
 from pydb.seed.plan import SeedPlan
 from pydb.seed.rows import ReadAgain
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 __all__ = ["SeedPlan", "SeedReport", "TableReport", "check_production", "check_seed", "load_seed"]
 
@@ -47,12 +49,16 @@ def load_seed(
 def _load(path: str | Path, target: str, *, dry_run: bool, reset: bool,
           progress: ProgressCallback | None, settings: Settings) -> SeedReport:
     from pydb.seed.cache import PlanCache, RecordingEnviron
-    from pydb.seed.pipeline import replay
 
     shown = str(path)
     facts = _scan(path, shown)
     env = RecordingEnviron(process_environ())
     cache = PlanCache(settings.cache_folder if settings.seed_cache else None)
+    if cache.has(facts.digest, shown):
+        replayed = _replay(cache, facts.digest, shown, target, settings, dry_run=dry_run, reset=reset,
+                           progress=progress)
+        if replayed is not None:
+            return replayed
     try:
         engine, tables, fingerprint = _reflect(target, settings)
     except PydbError:
@@ -62,16 +68,6 @@ def _load(path: str | Path, target: str, *, dry_run: bool, reset: bool,
     try:
         with translate_driver_errors(target), contextlib.closing(engine.raw_connection()) as proxy:
             conn: Any = proxy.driver_connection
-            cached = cache.load(facts.digest, shown, fingerprint, tables)
-            if cached is not None:
-                try:
-                    with conn.cursor() as cur:
-                        report.tables = replay(cur, cached, progress=Progress(progress, 0), reset=reset,
-                                               dry_run=dry_run)
-                    _end(conn, dry_run)
-                    return report
-                except (StaleCopyData, psycopg.Error):
-                    conn.rollback()  # the cached text no longer fits this database: read the file
             report.tables = _load_file(conn, path, shown, facts, env, tables, fingerprint, cache,
                                        dry_run=dry_run, reset=reset, progress=progress)
             return report
@@ -113,6 +109,36 @@ def _load_file(conn: psycopg.Connection[Any], path: str | Path, shown: str, fact
             raise
         cache.store(recorder, facts.digest, shown, fingerprint, env.read, stream.data_files, result.tables)
         return result.reports
+
+
+def _replay(cache: Any, digest: str, shown: str, target: str, settings: Settings, *, dry_run: bool, reset: bool,
+            progress: ProgressCallback | None) -> SeedReport | None:
+    """Load an unchanged file from the cache on a plain psycopg connection; None when the cache does not fit.
+
+    This path reads no tables and imports no SQLAlchemy: the catalog fingerprint says the schema is the one
+    the cache was made for, and the cached COPY text is written as the file's rows were.
+    """
+    from pydb.catalog import fingerprint_of
+    from pydb.retry import connect_retrying
+    from pydb.seed.pipeline import replay
+    from pydb.urls import to_direct, to_libpq
+
+    url = to_direct(target)  # seeds run over the direct host: one long transaction, COPY and an advisory lock
+    with translate_driver_errors(url), connect_retrying(url, lambda: psycopg.connect(to_libpq(url))) as conn:
+        cached = cache.load(digest, shown, fingerprint_of(conn))
+        conn.rollback()
+        if cached is None:
+            return None
+        try:
+            with conn.cursor() as cur:
+                tables = replay(cur, cached, progress=Progress(progress, 0), reset=reset, dry_run=dry_run)
+            _end(conn, dry_run)
+        except (StaleCopyData, psycopg.Error):
+            conn.rollback()  # the cached text no longer fits this database: read the file
+            return None
+    report = SeedReport(shown, dry_run=dry_run, reset=reset)
+    report.tables = tables
+    return report
 
 
 def _end(conn: psycopg.Connection[Any], dry_run: bool) -> None:
@@ -163,6 +189,8 @@ def _raise_file_problems(path: str | Path, shown: str, facts: FileFacts, env: Ma
 
 def _reflect(url: str, settings: Settings) -> tuple[sa.Engine, dict[str, sa.Table], str]:
     """The engine, the public schema's tables (name -> Table) and its catalog fingerprint."""
+    import sqlalchemy as sa
+
     from pydb.database import Database
     from pydb.urls import to_direct
 

@@ -24,14 +24,13 @@ from pathlib import Path
 from typing import IO, Any
 
 import psycopg
-import sqlalchemy as sa
 from psycopg.copy import LibpqWriter
 
 from pydb.config import process_environ
-from pydb.seed.plan import RowGroup, TablePlan, TablePlanner
+from pydb.seed.plan import RowGroup, TablePlan
 
 log = logging.getLogger("pydb")
-_FORMAT = 2
+_FORMAT = 3
 _READ = 1 << 20
 
 __all__ = ["CachedLoad", "CopyRecorder", "PlanCache", "RecordingEnviron"]
@@ -84,7 +83,7 @@ def _file_digest(path: str) -> str | None:
 
 
 _Group = tuple[tuple[str, ...], str, tuple[str, ...], int, list[tuple[int, int]]]
-_Table = tuple[str, str, int, int, list[_Group]]
+_Table = tuple[str, str, int, int, dict[str, Any], list[_Group]]
 
 
 class _Tee(LibpqWriter):
@@ -202,7 +201,11 @@ class PlanCache:
         key = hashlib.sha256(f"{_FORMAT}:{shown}:{digest}".encode()).hexdigest()[:32]
         return folder / f"seed-{key}.pickle"
 
-    def load(self, digest: str, shown: str, fingerprint: str, tables: dict[str, sa.Table]) -> CachedLoad | None:
+    def has(self, digest: str, shown: str) -> bool:
+        """Tell whether a load of this exact file is cached (for some schema, data files and environment)."""
+        return self.folder is not None and self._entry(self.folder, digest, shown).is_file()
+
+    def load(self, digest: str, shown: str, fingerprint: str) -> CachedLoad | None:
         """The cached load of this file for this schema, these data files and `!env` values, or None."""
         if self.folder is None:
             return None
@@ -223,11 +226,8 @@ class PlanCache:
         if any(_file_digest(path) != sha for path, sha in files.items()):
             return None
         plans: list[TablePlan] = []
-        for name, path, line, column, groups in cached:
-            table = tables.get(name)
-            if table is None:
-                return None
-            plan = TablePlanner(name, path, line, column, table, []).plan
+        for name, path, line, column, facts, groups in cached:
+            plan = TablePlan(name, path, line, column, None, **facts)
             plan.groups = [RowGroup(columns, match, key, count, None, segments)
                            for columns, match, key, count, segments in groups]
             plans.append(plan)
@@ -259,8 +259,8 @@ class PlanCache:
                 if group.count and not segments:
                     recorder.discard()
                     return
-                groups.append((group.columns, group.match, group.key, group.count, segments))
-            cached.append((plan.name, plan.path, plan.line, plan.column, groups))
+                groups.append((_names(group.columns), group.match, _names(group.key), group.count, segments))
+            cached.append((plan.name, plan.path, plan.line, plan.column, _facts(plan), groups))
         entry = self._entry(self.folder, digest, shown)
         # Each load's COPY text has a name of its own: the entry (replaced last, at once) names the one it indexes.
         data = f"{entry.stem}-{os.getpid()}-{id(recorder):x}.copy"
@@ -280,3 +280,16 @@ class PlanCache:
             if old.name != data:
                 with contextlib.suppress(OSError):
                     old.unlink()
+
+
+def _facts(plan: TablePlan) -> dict[str, Any]:
+    """What writing a table's rows needs to know of it, kept with its cached rows (the schema is keyed too)."""
+    return {"uuid_pk": None if plan.uuid_pk is None else str(plan.uuid_pk), "pk": _names(plan.pk),
+            "has_updated_at": plan.has_updated_at, "self_ref_columns": _names(plan.self_ref_columns),
+            "partitioned": plan.partitioned, "sequence_columns": _names(plan.sequence_columns),
+            "domain_columns": {str(k): _names(v) for k, v in plan.domain_columns.items()}}
+
+
+def _names(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Plain strings: column names read by SQLAlchemy are its own str subclass, which would need it to unpickle."""
+    return tuple(str(name) for name in names)

@@ -11,12 +11,11 @@ from typing import Any, Protocol
 
 import psycopg
 from psycopg import sql
-from sqlalchemy.dialects.postgresql import DOMAIN
 
 from pydb.errors import SeedError, SeedProblem
 from pydb.seed.plan import RowGroup, TablePlan
+from pydb.seed.rows import CheckedRow, Named, Ref
 from pydb.seed.spool import Spool, SpoolFile
-from pydb.seed.validate import CheckedRow, Named, Ref
 
 __all__ = ["LOCK_KEY", "CopySink", "Progress", "ProgressCallback", "SeedReport", "StaleCopyData", "StreamedTable",
            "TableReport", "Writer", "domain_problems"]
@@ -370,19 +369,17 @@ class Writer:
         cur = self.cur
         for table in tables:
             given = {c for g in table.groups for c in g.columns}
-            for column in table.table.columns:
-                if column.name not in given or column.name == table.uuid_pk:
-                    continue
-                if column.identity is None and "nextval" not in str(getattr(column.server_default, "arg", "")):
+            for column in table.sequence_columns:
+                if column not in given or column == table.uuid_pk:
                     continue
                 row = cur.execute(_SEQUENCE_OF_COLUMN, (sql.Identifier(_SCHEMA, table.name).as_string(cur),
-                                                        column.name)).fetchone()
+                                                        column)).fetchone()
                 if not row or not row[0]:
                     continue
                 cur.execute(sql.SQL(
                     "SELECT setval(%s::regclass, m) FROM (SELECT max({c}) AS m FROM {t}) AS x"
                     " WHERE m IS NOT NULL AND m > coalesce(pg_sequence_last_value(%s::regclass), 0)"
-                ).format(c=sql.Identifier(column.name), t=sql.Identifier(_SCHEMA, table.name)), (row[0], row[0]))
+                ).format(c=sql.Identifier(column), t=sql.Identifier(_SCHEMA, table.name)), (row[0], row[0]))
 
 
 class _Ending(threading.Thread):
@@ -548,8 +545,7 @@ def domain_problems(cur: psycopg.Cursor[Any], tables: list[TablePlan]) -> list[S
         return []
     found: dict[str, list[tuple[TablePlan, CheckedRow, str, str]]] = {}
     for table in tables:
-        domains = {c.name: sql.Identifier(*[part for part in (c.type.schema, c.type.name) if part]).as_string(cur)
-                   for c in table.table.columns if isinstance(c.type, DOMAIN)}
+        domains = {name: sql.Identifier(*parts).as_string(cur) for name, parts in table.domain_columns.items()}
         if not domains:
             continue
         for group in table.groups:

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
-import sqlalchemy as sa
 
 from pydb.errors import SeedError, SeedProblem
 from pydb.seed.cache import CachedLoad
 from pydb.seed.load import CopySink, Progress, StreamedTable, TableReport, Writer, domain_problems
 from pydb.seed.parse import SeedStream
 from pydb.seed.plan import TablePlan, TablePlanner, fk_order
-from pydb.seed.validate import SeedChecker
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 __all__ = ["PassResult", "replay", "seed_pass", "sorted_problems"]
 
@@ -51,6 +52,8 @@ def seed_pass(
     and find the row the database refuses. file_tables: the tables the file names, when known
     beforehand (a table whose parents are all written or absent from the file can be streamed).
     """
+    from pydb.seed.validate import SeedChecker
+
     checker = SeedChecker(tables, stream.path, positions=careful)
     problems = checker.problems
     files = [stream.path]

@@ -8,14 +8,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
+from pydb.catalog import PARTITIONED
 from pydb.errors import SeedProblem
-from pydb.reflect import PARTITIONED
+from pydb.seed.rows import CheckedRow, Ref
 from pydb.seed.spool import Spool
-from pydb.seed.validate import CheckedRow, Ref
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 __all__ = ["SEED_NAMESPACE", "RowGroup", "SeedPlan", "TablePlan", "TablePlanner", "fk_order"]
 
@@ -43,13 +44,15 @@ class TablePlan:
     path: str  # the file its rows are in
     line: int
     column: int
-    table: sa.Table
+    table: sa.Table | None  # None for a plan read back from the seed cache: the facts below are all it needs
     uuid_pk: str | None  # the single uuid primary key column pydb can derive keys for
     pk: tuple[str, ...]
     has_updated_at: bool
     self_ref_columns: tuple[str, ...]
     groups: list[RowGroup] = field(default_factory=list)
     partitioned: bool = False  # no system columns (xmax) in RETURNING on a partitioned table
+    sequence_columns: tuple[str, ...] = ()  # columns filled from a sequence (identity, or a nextval() default)
+    domain_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)  # column -> its domain (schema, name)
 
     @property
     def row_count(self) -> int:
@@ -59,7 +62,7 @@ class TablePlan:
     def parents(self) -> list[str]:
         """The other tables this table's foreign keys point at, by name."""
         seen: list[str] = []
-        for fk in sorted(self.table.foreign_keys, key=lambda f: f.parent.name):
+        for fk in sorted(self.table.foreign_keys if self.table is not None else (), key=lambda f: f.parent.name):
             target = fk.column.table.name
             if target != self.name and target not in seen:
                 seen.append(target)
@@ -128,13 +131,16 @@ def _find_cycle(names: list[str], parents: dict[str, list[str]]) -> list[str]:
     return [names[0], names[0]]
 
 
-def _fk_columns(table: sa.Table, target: str) -> str:
-    cols = sorted({fk.parent.name for fk in table.foreign_keys if fk.column.table.name == target})
+def _fk_columns(table: sa.Table | None, target: str) -> str:
+    keys = table.foreign_keys if table is not None else ()
+    cols = sorted({fk.parent.name for fk in keys if fk.column.table.name == target})
     return ",".join(cols)
 
 
 def _unique_keys(table: sa.Table) -> list[tuple[str, ...]]:
     """Unique constraints and plain unique indexes (no expressions, no WHERE), primary key excluded."""
+    import sqlalchemy as sa
+
     pk = tuple(c.name for c in table.primary_key.columns)
     found: dict[tuple[str, ...], str] = {}
     for constraint in table.constraints:
@@ -179,13 +185,21 @@ class TablePlanner:
 
     def __init__(self, name: str, path: str, line: int, column: int, table: sa.Table,
                  problems: list[SeedProblem]) -> None:
+        import sqlalchemy as sa
+        from sqlalchemy.dialects.postgresql import DOMAIN
+
         pk = tuple(c.name for c in table.primary_key.columns)
         pk_cols = list(table.primary_key.columns)
         self.uuid_pk = pk_cols[0].name if len(pk_cols) == 1 and isinstance(pk_cols[0].type, sa.Uuid) else None
         self.uniques = _unique_keys(table)
         self_refs = tuple(sorted({fk.parent.name for fk in table.foreign_keys if fk.column.table.name == table.name}))
+        sequences = tuple(c.name for c in table.columns if c.identity is not None
+                          or "nextval" in str(getattr(c.server_default, "arg", "")))
+        domains = {c.name: tuple(part for part in (c.type.schema, c.type.name) if part)
+                   for c in table.columns if isinstance(c.type, DOMAIN)}
         self.plan = TablePlan(name, path, line, column, table, self.uuid_pk, pk, "updated_at" in table.columns,
-                              self_refs, partitioned=bool(table.info.get(PARTITIONED)))
+                              self_refs, partitioned=bool(table.info.get(PARTITIONED)), sequence_columns=sequences,
+                              domain_columns=domains)
         self.pk = pk
         self.path = path
         self.problems = problems

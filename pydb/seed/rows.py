@@ -1,13 +1,13 @@
-"""What the seed readers produce: tables, rows and cells, each with its position in its file."""
+"""What the seed readers and checker produce: tables, rows and cells, each with its position in its file."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DATA", "FIELD", "NODE", "NULL", "PLAIN", "QUOTED", "REF", "TEXT", "Cell", "ReadAgain", "RowPlace",
-           "SeedRow", "SeedTable"]
+__all__ = ["DATA", "FIELD", "NODE", "NULL", "PLAIN", "QUOTED", "REF", "TEXT", "Cell", "CheckedRow", "Named",
+           "ReadAgain", "Ref", "RowPlace", "SeedRow", "SeedTable"]
 
 # What a cell holds (its first item).
 PLAIN = 0  # a YAML plain scalar: typed by its column; null, ~ and an empty value are NULL
@@ -69,6 +69,50 @@ class SeedTable:
     rows: Iterator[SeedRow]
     header: list[tuple[str, int, int]] | None = None  # a CSV file's column names, with their positions
     estimate: int = 0  # rows a data file is expected to hold (its lines), for progress
+
+
+@dataclass(slots=True, unsafe_hash=True)  # never changed once made; not frozen: a frozen __init__ is 3x slower
+class Ref:
+    """A `!ref NAME` value: the primary key of the row whose `_id` is NAME."""
+
+    name: str
+    line: int = field(compare=False)
+    column: int = field(compare=False)
+
+    def __reduce__(self) -> tuple[type[Ref], tuple[str, int, int]]:
+        # Plain constructor arguments pickle faster than the dataclass's slot state (rows kept on disk).
+        return (Ref, (self.name, self.line, self.column))
+
+
+@dataclass(slots=True)
+class CheckedRow(RowPlace):
+    """A row whose columns exist and whose values have the columns' types (refs still unresolved)."""
+
+    values: dict[str, Any]
+    # (line, column) of the values the database still checks itself (domain columns), for its refusals
+    positions: dict[str, tuple[int, int]] | None = None
+
+    def __reduce__(self) -> tuple[type[CheckedRow], tuple[Any, ...]]:
+        return (CheckedRow, (self.table, self.line, self.column, self.name, self.name_line, self.name_column,
+                             self.values, self.positions))
+
+    def position_of(self, column: str) -> tuple[int, int]:
+        """Where a value of this row is in the file (the row's start when not kept)."""
+        return (self.positions or {}).get(column, (self.line, self.column))
+
+
+@dataclass(slots=True)
+class Named:
+    """A row with an `_id`: where the name is, and (once its row is planned) its primary key."""
+
+    name: str
+    table: str
+    path: str
+    line: int
+    column: int
+    given_pk: bool  # the row gives its table's primary key itself
+    key: Any = None
+    has_key: bool = False
 
 
 class ReadAgain(Exception):

@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import IO
 
-from pydb.seed.validate import CheckedRow
+from pydb.seed.rows import CheckedRow
 
 __all__ = ["BATCH", "Spool", "SpoolFile"]
 

@@ -5,67 +5,37 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import DOMAIN
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from pydb.catalog import INSERT_TRIGGER
 from pydb.errors import SeedProblem
-from pydb.reflect import INSERT_TRIGGER
 from pydb.seed.convert import FALSE, FLOAT_RE, INT_RE, TRUE, Converter, InvalidValue, column_type, text_converter
 from pydb.seed.parse import REF_TAG
-from pydb.seed.rows import DATA, FIELD, NODE, NULL, PLAIN, QUOTED, REF, TEXT, Cell, RowPlace, SeedRow, SeedTable
+from pydb.seed.rows import (
+    DATA,
+    FIELD,
+    NODE,
+    NULL,
+    PLAIN,
+    QUOTED,
+    REF,
+    TEXT,
+    Cell,
+    CheckedRow,
+    Named,
+    Ref,
+    SeedRow,
+    SeedTable,
+)
 
 __all__ = ["CheckedRow", "Named", "Ref", "SeedChecker", "TableChecker"]
 
 _CORE_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null")}
 _NULLS = frozenset(("", "~", "null", "Null", "NULL"))
-
-
-@dataclass(slots=True, unsafe_hash=True)  # never changed once made; not frozen: a frozen __init__ is 3x slower
-class Ref:
-    """A `!ref NAME` value: the primary key of the row whose `_id` is NAME."""
-
-    name: str
-    line: int = field(compare=False)
-    column: int = field(compare=False)
-
-    def __reduce__(self) -> tuple[type[Ref], tuple[str, int, int]]:
-        # Plain constructor arguments pickle faster than the dataclass's slot state (rows kept on disk).
-        return (Ref, (self.name, self.line, self.column))
-
-
-@dataclass(slots=True)
-class CheckedRow(RowPlace):
-    """A row whose columns exist and whose values have the columns' types (refs still unresolved)."""
-
-    values: dict[str, Any]
-    # (line, column) of the values the database still checks itself (domain columns), for its refusals
-    positions: dict[str, tuple[int, int]] | None = None
-
-    def __reduce__(self) -> tuple[type[CheckedRow], tuple[Any, ...]]:
-        return (CheckedRow, (self.table, self.line, self.column, self.name, self.name_line, self.name_column,
-                             self.values, self.positions))
-
-    def position_of(self, column: str) -> tuple[int, int]:
-        """Where a value of this row is in the file (the row's start when not kept)."""
-        return (self.positions or {}).get(column, (self.line, self.column))
-
-
-@dataclass(slots=True)
-class Named:
-    """A row with an `_id`: where the name is, and (once its row is planned) its primary key."""
-
-    name: str
-    table: str
-    path: str
-    line: int
-    column: int
-    given_pk: bool  # the row gives its table's primary key itself
-    key: Any = None
-    has_key: bool = False
 
 
 _Check = Callable[[int, Any], Any]

@@ -8,9 +8,7 @@ the migrations are: `pydb generate --check` fails with a diff when it no longer 
 
 from __future__ import annotations
 
-import ast
 import contextlib
-import difflib
 import hashlib
 import os
 from collections.abc import Mapping
@@ -86,6 +84,8 @@ def generate(
     changes = _changes(_columns_in(old), column_types(tables)) if old else ["new"]
     if check:
         shown = _shown(path, settings.root)
+        import difflib
+
         diff = "".join(difflib.unified_diff(
             old.splitlines(keepends=True), text.splitlines(keepends=True),
             fromfile=f"{shown} (as it is)", tofile=f"{shown} (from schema.hcl)",
@@ -124,6 +124,37 @@ def _record_source(settings: Settings) -> None:
         record.write_text(f"{digest.hexdigest()}  -\n")
 
 
+class Promises:
+    """The column types the project's typed module promises, read (by importing it) only when they are checked.
+
+    `digest` names the module's text cheaply, so a check already passed against the same catalog is
+    not made again on the next start (pydb.database keeps a mark per module, database and catalog).
+    """
+
+    def __init__(self, columns: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        self._columns = columns
+
+    @property
+    def digest(self) -> str | None:
+        """A hash of the promises: of the given columns, else of the typed module's file (None without one)."""
+        if self._columns is not None:
+            return hashlib.sha256(repr(sorted((t, sorted(c.items())) for t, c in self._columns.items()))
+                                  .encode()).hexdigest()[:24]
+        import importlib.util
+
+        spec = importlib.util.find_spec(GENERATED_MODULE)
+        if spec is None or spec.origin is None:
+            return None
+        try:
+            return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()[:24]
+        except OSError:
+            return None
+
+    def columns(self) -> Mapping[str, Mapping[str, str]] | None:
+        """The promised columns (table -> column -> Python type), or None when there is no typed module."""
+        return self._columns if self._columns is not None else generated_columns()
+
+
 def generated_columns() -> Mapping[str, Mapping[str, str]] | None:
     """The column types the project's typed module promises (its COLUMNS), or None when there is no module."""
     import importlib
@@ -140,6 +171,8 @@ def generated_columns() -> Mapping[str, Mapping[str, str]] | None:
 
 def _columns_in(source: str) -> dict[str, dict[str, str]]:
     """The COLUMNS literal of a generated module's source ({} when it has none or is not Python)."""
+    import ast
+
     try:
         tree = ast.parse(source)
     except SyntaxError:

@@ -15,8 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import DOMAIN
 
+from pydb.catalog import INSERT_TRIGGER
 from pydb.errors import TypesError
-from pydb.reflect import INSERT_TRIGGER
 from pydb.relations import Relation, relations_of
 from pydb.vector import Vector
 
