@@ -1,6 +1,6 @@
 """point_query: select one user by primary key — pydb find_first vs raw psycopg with a prepared statement.
 
-Data: 1,000 users generated with a fixed seed; each sample looks up 200 ids in a fixed order.
+Data: 1,000 users generated with a fixed seed; each sample looks up 50 ids in a fixed order (41 samples, interleaved).
 Contenders, interleaved: raw psycopg prepared (main anchor), SQLAlchemy Core with a prebuilt statement,
 SQLAlchemy Core building the statement per call, pydb's prepared query (`prepare(...).first(id=...)`,
 the headline ratio) and pydb `find_first(where=...)` building its statement on every call.
@@ -18,7 +18,7 @@ import pydb
 from bench.common import bench_database, interleave, summary, table, write_result
 
 USERS = 1000
-LOOKUPS = 200
+LOOKUPS = 50
 
 
 def main() -> None:
@@ -68,7 +68,7 @@ def main() -> None:
             {"raw psycopg (prepared)": raw_prepared, "SQLAlchemy Core prebuilt": sqlalchemy_prebuilt,
              "SQLAlchemy Core per call": sqlalchemy_per_call, "pydb prepared query": pydb_prepared,
              "pydb find_first": pydb_find_first},
-            repeat=9, warmup=2,
+            repeat=41, warmup=3,
         )
         per_query = {k: [v / LOOKUPS for v in vs] for k, vs in samples.items()}
         stats = summary(per_query, "raw psycopg (prepared)")

@@ -1,6 +1,6 @@
 """relational_query: one user with their projects and usage rows.
 
-Data: 200 users, each with 5 projects and 10 usage rows (fixed seed); each sample loads 50 users
+Data: 200 users, each with 5 projects and 10 usage rows (fixed seed); each sample loads 20 users
 by id. Contenders, interleaved: one hand-written SQL with json_agg via raw psycopg (main anchor),
 SQLAlchemy ORM with selectinload, pydb's prepared relational query (headline ratio) and pydb
 find_first building its statement per call. Statements sent per load are counted, not assumed.
@@ -20,7 +20,7 @@ from sqlalchemy import orm
 import pydb
 from bench.common import bench_database, interleave, summary, table, write_result
 
-USERS, PROJECTS, USAGE, LOADS = 200, 5, 10, 50
+USERS, PROJECTS, USAGE, LOADS = 200, 5, 10, 20
 
 HAND_WRITTEN = """
 SELECT u.id, u.email, u.name, u.role, u.created_at,
@@ -144,7 +144,7 @@ def main() -> None:
         samples = interleave(
             {"hand-written json_agg (psycopg)": hand_written, "SQLAlchemy ORM selectinload": orm_selectinload,
              "pydb prepared query": pydb_prepared, "pydb find_first": pydb_find_first},
-            repeat=7, warmup=2,
+            repeat=31, warmup=3,
         )
         per_load = {k: [v / LOADS for v in vs] for k, vs in samples.items()}
         stats = summary(per_load, "hand-written json_agg (psycopg)")
