@@ -7,18 +7,18 @@ import pytest
 from pydb.errors import ConfigError
 from pydb.urls import mask_password, to_atlas, to_direct, to_pooled, to_sqlalchemy
 
-NEON = "postgresql://app:s3cr%40t@ep-cool-rain-123456-pooler.eu-central-1.aws.neon.tech/neondb?sslmode=require&channel_binding=require"
+NEON = "postgresql://app:placeholder%40pw@ep-cool-rain-123456-pooler.eu-central-1.aws.neon.tech/neondb?sslmode=require&channel_binding=require"
 
 
 def test_mask_password_in_urls_and_text() -> None:
     assert mask_password(NEON).startswith("postgresql://app:***@ep-cool-rain")
-    assert "s3cr" not in mask_password(f"could not connect to {NEON}: timeout")
+    assert "placeholder" not in mask_password(f"could not connect to {NEON}: timeout")
     assert mask_password("postgres://app@host/db") == "postgres://app@host/db"
 
 
 def test_sqlalchemy_form_keeps_tls_settings() -> None:
     url = to_sqlalchemy(NEON.replace("postgresql://", "postgres://"))
-    assert url.startswith("postgresql+psycopg://app:s3cr%40t@")
+    assert url.startswith("postgresql+psycopg://app:placeholder%40pw@")
     assert url.endswith("sslmode=require&channel_binding=require")
 
 
@@ -53,6 +53,6 @@ def test_atlas_form_connects_to_hostaddr_as_libpq_does() -> None:
     )
     # A real Neon URL has no hostaddr: Atlas gets the Neon host itself.
     assert to_atlas(to_direct(NEON)) == (
-        "postgres://app:s3cr%40t@ep-cool-rain-123456.eu-central-1.aws.neon.tech/neondb"
+        "postgres://app:placeholder%40pw@ep-cool-rain-123456.eu-central-1.aws.neon.tech/neondb"
         "?sslmode=require&search_path=public"
     )
