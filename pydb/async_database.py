@@ -37,7 +37,6 @@ class AsyncDatabase(BaseDatabase):
 
     def _setup(self) -> None:
         self._engine: AsyncEngine | None = None
-        self._read_engine: AsyncEngine | None = None
         self._reflecting = asyncio.Lock()
         self._query: AsyncQueryRoot | None = None
 
@@ -56,13 +55,6 @@ class AsyncDatabase(BaseDatabase):
             self._engine = create_async_engine(to_sqlalchemy(self.url), **options)
             self._listen(self._engine.sync_engine)
         return self._engine
-
-    @property
-    def read_engine(self) -> AsyncEngine:
-        """The engine in autocommit mode, sharing the pool: reads without BEGIN/ROLLBACK round trips."""
-        if self._read_engine is None:
-            self._read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
-        return self._read_engine
 
     def connect(self) -> AsyncConnection:
         """Return a new connection: `async with db.connect() as conn:`."""

@@ -34,7 +34,7 @@ from pydb.errors import (
 )
 from pydb.query import Compiled, Plan, Planner, QueryOptions, Row, RowT, first_of
 from pydb.relations import Relation
-from pydb.retry import DEFAULT_CONNECT_TIMEOUT, DEFAULT_WAKE_SECONDS, connect_retrying
+from pydb.retry import DEFAULT_CONNECT_TIMEOUT, DEFAULT_WAKE_SECONDS, connect_retrying, connect_timeout
 from pydb.types import Promises
 from pydb.urls import (
     database_name,
@@ -44,7 +44,6 @@ from pydb.urls import (
     is_pooled_host,
     mask_password,
     port,
-    query_params,
     username,
 )
 
@@ -97,9 +96,7 @@ class BaseDatabase:
 
     def _engine_kwargs(self, **defaults: Any) -> dict[str, Any]:
         """The options of this database's engine (sync or async): Neon-aware connect arguments, then the caller's."""
-        connect_args: dict[str, Any] = {}
-        if "connect_timeout" not in query_params(self.url):
-            connect_args["connect_timeout"] = self.connect_timeout
+        connect_args: dict[str, Any] = connect_timeout(self.url, self.connect_timeout)
         if not self.prepared_statements:
             connect_args["prepare_threshold"] = None
         # No hstore columns here: skip the type lookup SQLAlchemy would make on the first connect.

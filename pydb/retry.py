@@ -6,9 +6,9 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
-__all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_WAKE_SECONDS", "Backoff", "connect_retrying"]
+__all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_WAKE_SECONDS", "Backoff", "connect_retrying", "connect_timeout"]
 
 DEFAULT_CONNECT_TIMEOUT = 10
 DEFAULT_WAKE_SECONDS = 15.0
@@ -56,6 +56,13 @@ class Backoff:
         self.waited += pause
         self.pauses += 1
         self._step = min(self._step * 2, self._cap)
+
+
+def connect_timeout(url: str, seconds: int = DEFAULT_CONNECT_TIMEOUT) -> dict[str, Any]:
+    """libpq's connect_timeout for url, as connect arguments: seconds, unless the URL sets its own."""
+    from pydb.urls import query_params
+
+    return {} if "connect_timeout" in query_params(url) else {"connect_timeout": seconds}
 
 
 def connect_retrying(url: str, connect: Callable[[], _T], *, wake_seconds: float = DEFAULT_WAKE_SECONDS,

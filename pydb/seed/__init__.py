@@ -119,12 +119,13 @@ def _replay(cache: Any, digest: str, shown: str, target: str, settings: Settings
     the cache was made for, and the cached COPY text is written as the file's rows were.
     """
     from pydb.catalog import fingerprint_of
-    from pydb.retry import connect_retrying
+    from pydb.retry import connect_retrying, connect_timeout
     from pydb.seed.pipeline import replay
     from pydb.urls import to_direct, to_libpq
 
     url = to_direct(target)  # seeds run over the direct host: one long transaction, COPY and an advisory lock
-    with translate_driver_errors(url), connect_retrying(url, lambda: psycopg.connect(to_libpq(url))) as conn:
+    with translate_driver_errors(url), connect_retrying(
+            url, lambda: psycopg.connect(to_libpq(url), **connect_timeout(url))) as conn:
         cached = cache.load(digest, shown, fingerprint_of(conn))
         conn.rollback()
         if cached is None:
